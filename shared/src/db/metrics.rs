@@ -1,0 +1,62 @@
+//! Counters a pool keeps about itself.
+//!
+//! They cost one relaxed atomic add each and answer the questions an
+//! operator asks of a serverless pool: how often do we connect, how often do
+//! we throw a connection away, and did anything leak.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Running totals for one pool, since it was built.
+#[derive(Debug, Default)]
+pub struct PoolMetrics {
+    /// Connections opened (each is a new server backend).
+    pub(crate) opened: AtomicU64,
+    /// Idle connections not handed out because they sat idle past the idle
+    /// timeout (the reaper did not run: a frozen environment).
+    pub(crate) discarded_stale: AtomicU64,
+    /// Idle connections that failed the liveness check (killed by the
+    /// server, or a dead network path).
+    pub(crate) failed_checks: AtomicU64,
+    /// Handlers cut off by their deadline.
+    pub(crate) timed_out: AtomicU64,
+    /// Invocations after which connections were still checked out.
+    pub(crate) leaks: AtomicU64,
+    /// Invocations run through the cleanup wrapper or a stream guard.
+    pub(crate) invocations: AtomicU64,
+}
+
+/// A copy of [`PoolMetrics`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MetricsSnapshot {
+    /// See [`PoolMetrics`].
+    pub opened: u64,
+    /// See [`PoolMetrics`].
+    pub discarded_stale: u64,
+    /// See [`PoolMetrics`].
+    pub failed_checks: u64,
+    /// See [`PoolMetrics`].
+    pub timed_out: u64,
+    /// See [`PoolMetrics`].
+    pub leaks: u64,
+    /// See [`PoolMetrics`].
+    pub invocations: u64,
+}
+
+impl PoolMetrics {
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current totals.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            opened: get(&self.opened),
+            discarded_stale: get(&self.discarded_stale),
+            failed_checks: get(&self.failed_checks),
+            timed_out: get(&self.timed_out),
+            leaks: get(&self.leaks),
+            invocations: get(&self.invocations),
+        }
+    }
+}

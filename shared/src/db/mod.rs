@@ -1,0 +1,33 @@
+//! The database layer: one pool per process, and cleanup that cannot be
+//! forgotten.
+//!
+//! This is the design document's connection management, in Rust:
+//!
+//! | seed (Node.js)                      | here                                      |
+//! |-------------------------------------|-------------------------------------------|
+//! | one `postgres()` client             | [`global`]: one [`Db`] in a `once_cell`   |
+//! | `max`, `idle_timeout`, `connect_timeout` | [`crate::config::DbConfig`], [`pool`] |
+//! | `releaseConnection()`               | [`release_connection`]                    |
+//! | `closeDbConnection`                 | [`close_db_connection`] (the same)        |
+//! | `closeAllConnections()`             | [`close_all_connections`]                 |
+//! | `withDbCleanup(handler)`            | [`with_db_cleanup`]                       |
+//! | try/finally around streams          | [`StreamGuard`]                           |
+//! | "don't create new clients"          | only this module builds a pool            |
+//!
+//! Connections go back to the pool when dropped, so "release" needs no call;
+//! what the wrapper adds is a bound on every handler, a clean error when
+//! the database cannot be reached, and a leak check after every invocation.
+
+mod cleanup;
+pub mod global;
+mod lifecycle;
+mod metrics;
+pub mod pool;
+pub mod queries;
+mod stream_guard;
+
+pub use cleanup::{run_with_cleanup, with_db_cleanup};
+pub use lifecycle::{close_all_connections, close_db_connection, release_connection};
+pub use metrics::{MetricsSnapshot, PoolMetrics};
+pub use pool::Db;
+pub use stream_guard::{StreamEnd, StreamGuard};

@@ -1,0 +1,298 @@
+//! Building the pool, and the handle ([`Db`]) the rest of the code holds.
+//!
+//! The pool is sqlx's, configured for what a Lambda environment does to
+//! connections:
+//!
+//! - **Frozen environments.** sqlx's idle reaper is a timer, and timers do
+//!   not run while Lambda has the environment frozen; the server, a proxy or
+//!   a NAT may drop the connection meanwhile, and a dropped TCP flow can make
+//!   sqlx's own liveness ping hang until the acquire timeout. So sqlx's ping
+//!   is off and [`check_before_acquire`] replaces it: a connection idle for
+//!   longer than the idle timeout (one the reaper should have closed) is
+//!   never handed out, and any other idle connection must answer a ping
+//!   within a short bound.
+//! - **Cancelled handlers.** A handler cut off by its deadline drops its
+//!   query mid-flight; sqlx then drains the connection with a ping that has
+//!   no bound. For a short while after such a cancellation the
+//!   `after_release` hook bounds that drain, so a dead connection cannot
+//!   hold a pool slot.
+//! - **Bounded acquire.** `acquire_timeout` is the connect timeout: it bounds
+//!   waiting for a free slot and opening a connection, together.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::postgres::{PgConnection, PgPoolOptions};
+use sqlx::{Connection, PgPool};
+
+use super::metrics::PoolMetrics;
+use crate::config::DbConfig;
+
+/// After a handler is cancelled, connections released within this window
+/// are drained with a bound (see the module docs).
+const ABANDON_WINDOW: Duration = Duration::from_secs(5);
+
+/// How long a leak check waits for connections that are on their way back
+/// to the pool (sqlx returns them from a spawned task, after a ping).
+pub const LEAK_SETTLE: Duration = Duration::from_secs(1);
+
+/// The process's handle on its pool: the pool itself plus the bookkeeping
+/// that the cleanup wrapper and the leak check need. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+    shared: Arc<Shared>,
+}
+
+/// State shared between the handle and the pool's hooks.
+#[derive(Debug)]
+struct Shared {
+    metrics: PoolMetrics,
+    /// Invocations (handlers or open streams) running right now; a leak
+    /// check is only meaningful when none are.
+    in_flight: AtomicUsize,
+    /// When a handler was last cancelled, in milliseconds since `epoch`
+    /// (0: never). Read by the `after_release` hook.
+    abandoned_at_ms: AtomicU64,
+    epoch: Instant,
+    application_name: String,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        // Offset by one so that 0 keeps meaning "never".
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn recently_abandoned(&self) -> bool {
+        let at = self.abandoned_at_ms.load(Ordering::Acquire);
+        at != 0 && self.now_ms().saturating_sub(at) < ABANDON_WINDOW.as_millis() as u64
+    }
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("application_name", &self.shared.application_name)
+            .field("size", &self.pool.size())
+            .field("idle", &self.pool.num_idle())
+            .finish()
+    }
+}
+
+impl Db {
+    /// Builds a pool that connects on first use.
+    ///
+    /// Must be called inside a Tokio runtime (sqlx spawns the idle reaper
+    /// on it); [`super::global::init`] checks that for the process-wide
+    /// pool. Outside `shared`, only tests call this, with their own config.
+    pub fn connect_lazy(config: &DbConfig) -> Db {
+        let shared = Arc::new(Shared {
+            metrics: PoolMetrics::default(),
+            in_flight: AtomicUsize::new(0),
+            abandoned_at_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            application_name: config.application_name.clone(),
+        });
+        let idle_timeout = config.idle_timeout;
+        // A ping answers in well under a millisecond on a healthy path;
+        // leave room in the acquire bound to open a new connection instead.
+        let ping_timeout = (config.connect_timeout / 2).min(Duration::from_secs(2));
+        // A cancelled query keeps running on the server until it ends or
+        // hits statement_timeout; draining it can take that long.
+        let drain_timeout =
+            config.statement_timeout.unwrap_or(config.connect_timeout) + Duration::from_secs(1);
+
+        let on_connect = shared.clone();
+        let on_acquire = shared.clone();
+        let on_release = shared.clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(config.pool_max.max)
+            .min_connections(0)
+            .acquire_timeout(config.connect_timeout)
+            .idle_timeout(config.idle_timeout)
+            .max_lifetime(config.max_lifetime)
+            .test_before_acquire(false)
+            .after_connect(move |_conn, _meta| {
+                PoolMetrics::inc(&on_connect.metrics.opened);
+                Box::pin(async { Ok(()) })
+            })
+            .before_acquire(move |conn, meta| {
+                let shared = on_acquire.clone();
+                Box::pin(async move {
+                    check_before_acquire(conn, meta, idle_timeout, ping_timeout, &shared).await
+                })
+            })
+            .after_release(move |conn, _meta| {
+                let shared = on_release.clone();
+                Box::pin(async move {
+                    if !shared.recently_abandoned() {
+                        return Ok(true);
+                    }
+                    bounded_ping(conn, drain_timeout).await.map(|()| true)
+                })
+            })
+            .connect_lazy_with(config.connect_options());
+        Db { pool, shared }
+    }
+
+    /// The pool, to pass to query functions.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The pool's maximum number of connections.
+    pub fn max_connections(&self) -> u32 {
+        self.pool.options().get_max_connections()
+    }
+
+    /// Connections open right now (idle or checked out).
+    pub fn size(&self) -> u32 {
+        self.pool.size()
+    }
+
+    /// Connections checked out right now (including ones a dropped handle
+    /// is still returning).
+    pub fn checked_out(&self) -> u32 {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        self.pool.size().saturating_sub(idle)
+    }
+
+    /// The `application_name` this pool's connections carry.
+    pub fn application_name(&self) -> &str {
+        &self.shared.application_name
+    }
+
+    /// The pool's counters.
+    pub fn metrics(&self) -> &PoolMetrics {
+        &self.shared.metrics
+    }
+
+    /// Waits (up to `bound`) until no connection is checked out, and
+    /// returns how many still are.
+    pub async fn wait_until_settled(&self, bound: Duration) -> u32 {
+        let start = Instant::now();
+        loop {
+            let checked_out = self.checked_out();
+            if checked_out == 0 || start.elapsed() >= bound {
+                return checked_out;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Closes every idle connection now, keeping the pool open (before a
+    /// SnapStart snapshot, or at shutdown before waiting for the rest).
+    pub async fn close_idle(&self) {
+        for _ in 0..self.pool.num_idle() {
+            match self.pool.try_acquire() {
+                Some(conn) => {
+                    // Terminate is a write: it cannot hang on a dead peer.
+                    let _ = conn.close().await;
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Marks the start of an invocation; the returned token marks its end
+    /// when dropped, and then checks for leaks.
+    pub(crate) fn begin_invocation(&self, label: &'static str) -> Invocation {
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        PoolMetrics::inc(&self.shared.metrics.invocations);
+        Invocation {
+            db: self.clone(),
+            label,
+        }
+    }
+
+    /// Records that a handler was cut off mid-work, so that the connections
+    /// it drops are drained with a bound (see the module docs). Call it
+    /// before dropping the handler's future.
+    pub(crate) fn note_abandoned(&self) {
+        PoolMetrics::inc(&self.shared.metrics.timed_out);
+        self.shared
+            .abandoned_at_ms
+            .store(self.shared.now_ms(), Ordering::Release);
+    }
+
+    fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+
+    /// After the last running invocation ends: any connection still checked
+    /// out once returns have settled was leaked (kept past its handler).
+    async fn check_for_leaks(self, label: &'static str) {
+        let checked_out = self.wait_until_settled(LEAK_SETTLE).await;
+        // Another invocation may have started meanwhile; its connections
+        // are not leaks.
+        if checked_out > 0 && self.in_flight() == 0 {
+            PoolMetrics::inc(&self.shared.metrics.leaks);
+            tracing::error!(
+                checked_out,
+                handler = label,
+                "connection leak: connections still checked out after the handler ended"
+            );
+        }
+    }
+}
+
+/// One running invocation (see [`Db::begin_invocation`]).
+pub(crate) struct Invocation {
+    db: Db,
+    label: &'static str,
+}
+
+impl Drop for Invocation {
+    fn drop(&mut self) {
+        let left = self.db.shared.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
+        if left > 0 || self.db.checked_out() == 0 {
+            return;
+        }
+        // Returns are on their way (sqlx pings before re-queueing); check
+        // once they settle, off the response path.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(self.db.clone().check_for_leaks(self.label));
+        }
+    }
+}
+
+/// The liveness check that replaces sqlx's unbounded ping (module docs).
+async fn check_before_acquire(
+    conn: &mut PgConnection,
+    meta: PoolConnectionMetadata,
+    idle_timeout: Duration,
+    ping_timeout: Duration,
+    shared: &Shared,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for > idle_timeout {
+        // The reaper would have closed it, had the environment not been
+        // frozen; the path to the server may be gone, so do not even ping.
+        PoolMetrics::inc(&shared.metrics.discarded_stale);
+        tracing::debug!(
+            idle_for_ms = meta.idle_for.as_millis() as u64,
+            "discarding a connection idle past the idle timeout"
+        );
+        return Ok(false);
+    }
+    bounded_ping(conn, ping_timeout)
+        .await
+        .map(|()| true)
+        .inspect_err(|_| {
+            PoolMetrics::inc(&shared.metrics.failed_checks);
+        })
+}
+
+/// A ping that gives up after `bound`. An error makes sqlx close the
+/// connection without a goodbye, which cannot hang either.
+async fn bounded_ping(conn: &mut PgConnection, bound: Duration) -> Result<(), sqlx::Error> {
+    match tokio::time::timeout(bound, conn.ping()).await {
+        Ok(result) => result,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer to a ping within {} ms", bound.as_millis()),
+        ))),
+    }
+}

@@ -1,0 +1,72 @@
+//! `"User"`: accounts and guests.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::models::User;
+
+/// Upstream's `getUser`: the users with this e-mail address (upstream
+/// allows duplicates; a well-kept database has at most one).
+pub async fn get_by_email<'e>(db: impl PgExecutor<'e>, email: &str) -> sqlx::Result<Vec<User>> {
+    sqlx::query_as(r#"SELECT id, email, password FROM "User" WHERE email = $1 ORDER BY id"#)
+        .bind(email)
+        .fetch_all(db)
+        .await
+}
+
+/// The user with this id.
+pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(r#"SELECT id, email, password FROM "User" WHERE id = $1"#)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Whether a user with this id exists (a session token outlives nothing).
+pub async fn exists<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(r#"SELECT EXISTS (SELECT 1 FROM "User" WHERE id = $1)"#)
+        .bind(id)
+        .fetch_one(db)
+        .await
+}
+
+/// Upstream's `createUser`, given the bcrypt hash (hashing is the caller's
+/// work, off the async executor).
+pub async fn create<'e>(
+    db: impl PgExecutor<'e>,
+    email: &str,
+    password_hash: &str,
+) -> sqlx::Result<User> {
+    sqlx::query_as(
+        r#"INSERT INTO "User" (email, password) VALUES ($1, $2) RETURNING id, email, password"#,
+    )
+    .bind(email)
+    .bind(password_hash)
+    .fetch_one(db)
+    .await
+}
+
+/// Upstream's `createGuestUser`: `guest-<number>`, with an unusable random
+/// password hash. `number` is the caller's (upstream uses `Date.now()`;
+/// callers add randomness so that two guests in one millisecond differ).
+pub async fn create_guest<'e>(
+    db: impl PgExecutor<'e>,
+    number: u128,
+    password_hash: &str,
+) -> sqlx::Result<User> {
+    create(db, &format!("guest-{number}"), password_hash).await
+}
+
+/// Makes sure a user that API Gateway's authorizer vouched for has a row,
+/// so that their chats and documents can reference it. Cheap when it
+/// exists already (no row is written).
+pub async fn ensure_exists<'e>(db: impl PgExecutor<'e>, id: Uuid, email: &str) -> sqlx::Result<()> {
+    // email is varchar(64) upstream.
+    let email: String = email.chars().take(64).collect();
+    sqlx::query(r#"INSERT INTO "User" (id, email) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"#)
+        .bind(id)
+        .bind(email)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! `"Vote_v2"`: thumbs up and down on assistant messages.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::models::Vote;
+
+/// Up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoteType {
+    /// 👍
+    Up,
+    /// 👎
+    Down,
+}
+
+/// Upstream's `voteMessage`: records the vote, or changes it, in one
+/// statement (upstream reads, then inserts or updates).
+pub async fn vote<'e>(
+    db: impl PgExecutor<'e>,
+    chat_id: Uuid,
+    message_id: Uuid,
+    vote: VoteType,
+) -> sqlx::Result<Vote> {
+    sqlx::query_as(
+        r#"INSERT INTO "Vote_v2" ("chatId", "messageId", "isUpvoted") VALUES ($1, $2, $3)
+           ON CONFLICT ("chatId", "messageId") DO UPDATE SET "isUpvoted" = EXCLUDED."isUpvoted"
+           RETURNING "chatId", "messageId", "isUpvoted""#,
+    )
+    .bind(chat_id)
+    .bind(message_id)
+    .bind(vote == VoteType::Up)
+    .fetch_one(db)
+    .await
+}
+
+/// Upstream's `getVotesByChatId`.
+pub async fn get_by_chat_id<'e>(db: impl PgExecutor<'e>, chat_id: Uuid) -> sqlx::Result<Vec<Vote>> {
+    sqlx::query_as(
+        r#"SELECT "chatId", "messageId", "isUpvoted" FROM "Vote_v2"
+           WHERE "chatId" = $1 ORDER BY "messageId""#,
+    )
+    .bind(chat_id)
+    .fetch_all(db)
+    .await
+}

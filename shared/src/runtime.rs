@@ -1,0 +1,135 @@
+//! What every function's `main` calls.
+//!
+//! [`run_http`] is the whole life of an HTTP function process:
+//!
+//! 1. logging (`AWS_LAMBDA_LOG_LEVEL`/`RUST_LOG`, `AWS_LAMBDA_LOG_FORMAT=JSON`);
+//! 2. the configuration, read once; a bad value stops the process at init,
+//!    with a message that names the variable;
+//! 3. the process's pool ([`crate::db::global`]), connecting on first use,
+//!    its size chosen for the concurrency the process will see, and logged;
+//! 4. the graceful-shutdown hook: Lambda sends SIGTERM only to functions
+//!    with an extension registered, so `spawn_graceful_shutdown_handler`
+//!    registers a no-op one, and on SIGTERM (or SIGINT) the hook calls
+//!    [`close_all_connections`], then the process exits 0;
+//! 5. the pool registered as a SnapStart resource: no open connection is
+//!    captured in a snapshot;
+//! 6. the Lambda runtime, with every invocation going through
+//!    [`with_db_cleanup`]. The concurrent runtime serves
+//!    `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once on Lambda Managed
+//!    Instances and one at a time elsewhere.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use http::Response;
+use lambda_http::{Body, Request};
+use lambda_runtime::{BoxFuture, SnapStartResource};
+
+use crate::AppState;
+use crate::config::Config;
+use crate::db::{self, Db, close_all_connections, with_db_cleanup};
+use crate::http::ApiResult;
+
+/// The error a function's `main` returns.
+pub type Error = lambda_http::Error;
+
+/// The variables the Lambda Runtime API client needs; without them
+/// `lambda_runtime` would panic, so we say what is missing instead.
+const LAMBDA_VARIABLES: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
+/// Runs the HTTP function `function` with `handler` until the process is
+/// told to stop (see the module docs).
+pub async fn run_http<H, Fut>(function: &'static str, handler: H) -> Result<(), Error>
+where
+    H: Fn(Request, AppState) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ApiResult<Response<Body>>> + Send + 'static,
+{
+    init_tracing();
+    require_lambda_environment(function)?;
+    let state = start(function).await?;
+    let snapshot_guard = Arc::new(PoolSnapshotGuard(state.db.clone()));
+    lambda_http::runtime_concurrent(with_db_cleanup(state, handler))
+        .register_snapstart_resource(snapshot_guard)
+        .run_concurrent()
+        .await
+}
+
+/// Initialises logging for the process, once.
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// Steps 2 to 4 of the module docs: configuration, pool, shutdown hook.
+pub async fn start(function: &'static str) -> Result<AppState, Error> {
+    let config = Config::from_env(function).inspect_err(|error| {
+        tracing::error!(%error, "invalid configuration");
+    })?;
+    let db = db::global::init(&config.db)?.clone();
+    if config.auth.secret.is_none() {
+        tracing::warn!(
+            "AUTH_SECRET is not set: bearer tokens are refused, and only API Gateway \
+             authorizer claims identify callers"
+        );
+    }
+    register_shutdown_hook().await;
+    Ok(AppState::new(db, config))
+}
+
+/// Registers the hook that closes every connection on SIGTERM or SIGINT.
+///
+/// Registration needs a Lambda Runtime API that serves extensions; where it
+/// does not (some local emulators), the function still runs, without it.
+pub async fn register_shutdown_hook() {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return;
+    }
+    let registration = lambda_runtime::spawn_graceful_shutdown_handler(|| async {
+        close_all_connections().await;
+    });
+    if AssertUnwindSafe(registration).catch_unwind().await.is_err() {
+        tracing::warn!(
+            "could not register the shutdown extension: connections will not be closed on SIGTERM"
+        );
+    }
+}
+
+fn require_lambda_environment(function: &str) -> Result<(), Error> {
+    let missing: Vec<&str> = LAMBDA_VARIABLES
+        .into_iter()
+        .filter(|name| std::env::var_os(name).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the {function} function runs inside AWS Lambda or a local emulator \
+         (`cargo lambda watch`, see the README); missing: {}",
+        missing.join(", ")
+    )
+    .into())
+}
+
+/// Empties the pool before a SnapStart snapshot, so that no connection is
+/// frozen into it (a restored copy would share the socket with every other
+/// copy). After a restore the pool opens connections as it needs them.
+struct PoolSnapshotGuard(Db);
+
+impl SnapStartResource for PoolSnapshotGuard {
+    fn before_snapshot(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.0.close_idle().await;
+            tracing::info!(
+                open = self.0.size(),
+                "closed idle connections before the snapshot"
+            );
+            Ok(())
+        })
+    }
+}
