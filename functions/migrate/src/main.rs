@@ -1,0 +1,71 @@
+//! The migrate function's entry point: a Lambda function when the Lambda
+//! Runtime API is there, a one-shot command otherwise (`cargo run -p
+//! migrate` migrates the database in `POSTGRES_URL` and exits 0, or 1 with
+//! the reason).
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use migrate::{MIGRATOR, handle_invocation, migrate};
+use serde_json::Value;
+use shared::config::MigrateConfig;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::runtime::init_tracing();
+    let config = MigrateConfig::from_env();
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return run_once(config).await;
+    }
+    // The CloudFormation answer is an HTTPS PUT; rustls needs its crypto
+    // provider chosen once per process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "could not build the HTTP client");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let time_left = time_left(event.context.deadline);
+        handle_invocation(config.as_ref(), &client, event.payload, time_left)
+    }))
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "the Lambda runtime stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_once(config: Result<MigrateConfig, shared::config::ConfigError>) -> ExitCode {
+    let outcome = match config {
+        Ok(config) => migrate(&config, &MIGRATOR).await.map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match outcome {
+        Ok(report) => {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("migration failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn time_left(deadline_ms: u64) -> Duration {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
