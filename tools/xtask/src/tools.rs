@@ -1,0 +1,62 @@
+//! The cargo subcommands the commands rely on, installed on first use.
+
+use std::ffi::OsString;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// The cargo that started us (`CARGO`), so a toolchain override is honoured.
+pub fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Whether `cargo <subcommand> --version` works.
+fn has_subcommand(subcommand: &str) -> bool {
+    Command::new(cargo())
+        .args([subcommand, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs cargo-nextest with `cargo install` when missing.
+pub fn ensure_nextest() -> Result<()> {
+    if has_subcommand("nextest") {
+        return Ok(());
+    }
+    println!(
+        "cargo nextest is not installed: installing it with `cargo install cargo-nextest --locked`"
+    );
+    let status = Command::new(cargo())
+        .args(["install", "cargo-nextest", "--locked"])
+        .status()
+        .context("Failed to run cargo install cargo-nextest")?;
+    if !status.success() {
+        bail!("Failed to install cargo-nextest ({status})");
+    }
+    Ok(())
+}
+
+/// Installs cargo-lambda with pip (it ships prebuilt there) when missing.
+pub fn ensure_cargo_lambda() -> Result<()> {
+    if has_subcommand("lambda") {
+        return Ok(());
+    }
+    println!("cargo lambda is not installed: installing it with `pip install cargo-lambda`");
+    let installed = ["pip", "pip3"].iter().any(|pip| {
+        Command::new(pip)
+            .args(["install", "cargo-lambda"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !installed {
+        bail!("Failed to install cargo-lambda with pip or pip3: install it yourself");
+    }
+    if !has_subcommand("lambda") {
+        bail!(
+            "cargo-lambda was installed but `cargo lambda` still does not run: is pip's bin directory on PATH?"
+        );
+    }
+    Ok(())
+}
