@@ -1,0 +1,245 @@
+//! A local Lambda Runtime API, to run a function's real binary as Lambda
+//! runs it.
+//!
+//! AWS Lambda is the one part of the stack this machine cannot reach, so
+//! the tests speak its protocol themselves: the function process polls
+//! `GET /2018-06-01/runtime/invocation/next` for work and posts its answer
+//! to `.../invocation/{id}/response` (or `/error`), exactly as it does on
+//! Lambda; it registers its shutdown extension at
+//! `POST /2020-01-01/extension/register`. [`FakeLambda::invoke`] queues an
+//! event and waits for the function's answer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// What a function answered to one invocation.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The body posted to `/response`.
+    Response(Bytes),
+    /// The body posted to `/error`.
+    Error(Value),
+}
+
+impl Outcome {
+    /// The response body as JSON, or a panic saying what came instead.
+    pub fn json(&self) -> Value {
+        match self {
+            Outcome::Response(body) => serde_json::from_slice(body)
+                .unwrap_or_else(|e| panic!("response is not JSON ({e}): {body:?}")),
+            Outcome::Error(error) => panic!("the function reported an error: {error}"),
+        }
+    }
+}
+
+struct Pending {
+    id: String,
+    event: Value,
+    deadline_ms: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    answers: HashMap<String, oneshot::Sender<Outcome>>,
+    extensions_registered: usize,
+    init_errors: Vec<Value>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    queue: Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// A running local Runtime API.
+pub struct FakeLambda {
+    addr: SocketAddr,
+    sender: mpsc::UnboundedSender<Pending>,
+    inner: Arc<Mutex<Inner>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeLambda {
+    /// Starts one on a free local port.
+    pub async fn start() -> FakeLambda {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let state = AppState {
+            queue: Arc::new(Mutex::new(receiver)),
+            inner: inner.clone(),
+        };
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .route("/2020-01-01/extension/register", post(register))
+            .route("/2020-01-01/extension/event/next", get(extension_next))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        let addr = listener.local_addr().expect("local address");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeLambda {
+            addr,
+            sender,
+            inner,
+            server,
+        }
+    }
+
+    /// The value for `AWS_LAMBDA_RUNTIME_API`.
+    pub fn runtime_api(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The environment Lambda gives a function process, pointing here.
+    pub fn function_env(&self, function: &str) -> Vec<(String, String)> {
+        [
+            ("AWS_LAMBDA_RUNTIME_API", self.runtime_api()),
+            ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Queues `event` for the function and waits (up to `timeout`) for its
+    /// answer. The invocation's deadline is `timeout` from now.
+    pub async fn invoke(&self, event: Value, timeout: Duration) -> Outcome {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = oneshot::channel();
+        self.inner.lock().await.answers.insert(id.clone(), tx);
+        let deadline_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+            + timeout.as_millis() as u64;
+        self.sender
+            .send(Pending {
+                id,
+                event,
+                deadline_ms,
+            })
+            .expect("the fake Lambda API is running");
+        tokio::time::timeout(timeout, rx)
+            .await
+            .expect("the function did not answer in time")
+            .expect("the invocation was dropped")
+    }
+
+    /// How many extensions registered (the shutdown hook registers one).
+    pub async fn extensions_registered(&self) -> usize {
+        self.inner.lock().await.extensions_registered
+    }
+
+    /// Errors the function reported at init.
+    pub async fn init_errors(&self) -> Vec<Value> {
+        self.inner.lock().await.init_errors.clone()
+    }
+}
+
+impl Drop for FakeLambda {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn next(State(state): State<AppState>) -> Response {
+    // One poller at a time takes the next event; others wait their turn.
+    let pending = state.queue.lock().await.recv().await;
+    let Some(pending) = pending else {
+        return StatusCode::GONE.into_response();
+    };
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    put("lambda-runtime-aws-request-id", pending.id);
+    put(
+        "lambda-runtime-deadline-ms",
+        pending.deadline_ms.to_string(),
+    );
+    put(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:test".to_owned(),
+    );
+    put(
+        "lambda-runtime-trace-id",
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
+    );
+    (StatusCode::OK, headers, pending.event.to_string()).into_response()
+}
+
+async fn response(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    answer(&state, &id, Outcome::Response(body)).await
+}
+
+async fn error(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    answer(&state, &id, Outcome::Error(value)).await
+}
+
+async fn answer(state: &AppState, id: &str, outcome: Outcome) -> StatusCode {
+    match state.inner.lock().await.answers.remove(id) {
+        Some(tx) => {
+            let _ = tx.send(outcome);
+            StatusCode::ACCEPTED
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn init_error(State(state): State<AppState>, body: Bytes) -> StatusCode {
+    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    state.inner.lock().await.init_errors.push(value);
+    StatusCode::ACCEPTED
+}
+
+async fn register(State(state): State<AppState>) -> Response {
+    state.inner.lock().await.extensions_registered += 1;
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert("lambda-extension-identifier", value);
+    }
+    let body = serde_json::json!({
+        "functionName": "test",
+        "functionVersion": "$LATEST",
+        "handler": "bootstrap",
+    });
+    (StatusCode::OK, headers, body.to_string()).into_response()
+}
+
+async fn extension_next() -> Response {
+    // Lambda answers an extension's poll only with events it subscribed
+    // to; the shutdown helper subscribes to none. Hold the poll open.
+    std::future::pending::<()>().await;
+    StatusCode::OK.into_response()
+}

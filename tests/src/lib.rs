@@ -1,0 +1,138 @@
+//! Black-box tests of the chat-backend functions, and the helpers they
+//! share.
+//!
+//! Every test runs against a real PostgreSQL server, on a database of its
+//! own ([`TestDb`]); handlers are called in-process with real
+//! `lambda_http` requests built from API Gateway event JSON
+//! ([`requests`]), or run as real processes behind a local Lambda Runtime
+//! API ([`lambda_api`]). The tests themselves live in `tests/`, one file
+//! per subject; their names say what they prove.
+
+pub mod database;
+pub mod lambda_api;
+pub mod process;
+pub mod requests;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Response;
+use lambda_http::{Body, Request};
+use serde_json::Value;
+use shared::AppState;
+use shared::db::{Db, run_with_cleanup};
+use shared::http::ApiResult;
+use shared::http::identity::{UserType, issue_token};
+use uuid::Uuid;
+
+pub use database::TestDb;
+pub use requests::{ApiRequest, Shape};
+
+/// The secret the test configurations sign tokens with.
+pub const TEST_AUTH_SECRET: &str = "integration-tests-secret-0123456789abcdef";
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A function's handler, served in-process on a test database, through the
+/// same cleanup wrapper as in production.
+pub struct TestApp {
+    /// The handler's state: its pool (named after the function) and config.
+    pub state: AppState,
+}
+
+/// A response, read.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body, parsed as JSON (`Value::Null` when empty or not JSON).
+    pub json: Value,
+    /// The body as text.
+    pub text: String,
+}
+
+impl TestApp {
+    /// A process of `function` on `db`, with the defaults of a process
+    /// outside Lambda, plus `vars` (as environment variables).
+    pub fn new(db: &TestDb, function: &'static str, vars: &[(&str, &str)]) -> TestApp {
+        let mut all = vec![("AUTH_SECRET", TEST_AUTH_SECRET)];
+        all.extend_from_slice(vars);
+        let config = db.config_with(function, &all);
+        TestApp {
+            state: AppState::new(Db::connect_lazy(&config.db), config),
+        }
+    }
+
+    /// The pool.
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// Invokes `handler` with `request` through the cleanup wrapper.
+    pub async fn call<H, Fut>(&self, handler: H, request: Request) -> TestResponse
+    where
+        H: FnOnce(Request, AppState) -> Fut,
+        Fut: Future<Output = ApiResult<Response<Body>>> + Send,
+    {
+        read(run_with_cleanup(&self.state, request, handler).await)
+    }
+
+    /// Waits for connections on their way back to the pool, and returns
+    /// how many are still checked out (0 unless something leaked).
+    pub async fn checked_out_after_settling(&self) -> u32 {
+        self.state
+            .db
+            .wait_until_settled(Duration::from_secs(2))
+            .await
+    }
+
+    /// Creates a user and a session token for them.
+    pub async fn user(&self, email: &str, user_type: UserType) -> TestUser {
+        let user = shared::db::queries::user::create(
+            self.state.db.pool(),
+            email,
+            "$2b$10$abcdefghijklmnopqrstuuv8J5U9uNvGQH7X9lsOeRDYJJkW0Sxum",
+        )
+        .await
+        .expect("create a user");
+        let token = issue_token(&self.state.config.auth, user.id, user_type, Some(email))
+            .expect("issue a token");
+        TestUser { id: user.id, token }
+    }
+}
+
+/// A user of a test, with a valid session token.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// Their id.
+    pub id: Uuid,
+    /// Their bearer token.
+    pub token: String,
+}
+
+/// Reads a response.
+pub fn read(response: Response<Body>) -> TestResponse {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = match response.into_body() {
+        Body::Text(text) => text,
+        Body::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => String::new(),
+    };
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    TestResponse {
+        status,
+        headers,
+        json,
+        text,
+    }
+}

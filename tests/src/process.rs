@@ -1,0 +1,50 @@
+//! Function binaries run as real processes, as Lambda runs them.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use tokio::process::{Child, Command};
+
+/// The path of a workspace binary (`history`, `migrate`, ...), built if
+/// the test runner has not built it already.
+pub fn binary(name: &str) -> PathBuf {
+    // Tests run from target/<profile>/deps/; binaries sit in target/<profile>/.
+    let profile_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(PathBuf::from))
+        .unwrap_or_else(|| crate::workspace_root().join("target/debug"));
+    let path = profile_dir.join(name);
+    if !path.exists() {
+        // One build at a time across the tests of this process.
+        static BUILD: Mutex<()> = Mutex::new(());
+        let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        if !path.exists() {
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "--package", name, "--bin", name])
+                .current_dir(crate::workspace_root())
+                .status()
+                .unwrap_or_else(|e| panic!("could not run cargo build for {name}: {e}"));
+            assert!(status.success(), "cargo build of {name} failed");
+        }
+    }
+    path
+}
+
+/// Starts the binary `name` with exactly `env` (plus `PATH` and
+/// `RUST_LOG`), its output captured.
+pub fn spawn(name: &str, env: &[(String, String)]) -> Child {
+    let mut command = Command::new(binary(name));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {name}: {e}"))
+}
