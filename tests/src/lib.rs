@@ -45,6 +45,8 @@ pub fn workspace_root() -> PathBuf {
 pub struct TestApp {
     /// The handler's state: its pool (named after the function) and config.
     pub state: AppState,
+    /// The test's own pool, for fixtures and checks (not counted as ours).
+    observer: sqlx::PgPool,
 }
 
 /// A response, read.
@@ -69,6 +71,7 @@ impl TestApp {
         let config = db.config_with(function, &all);
         TestApp {
             state: AppState::new(Db::connect_lazy(&config.db), config),
+            observer: db.observer().clone(),
         }
     }
 
@@ -95,10 +98,16 @@ impl TestApp {
             .await
     }
 
-    /// Creates a user and a session token for them.
+    /// The test's own pool on the same database.
+    pub fn observer(&self) -> &sqlx::PgPool {
+        &self.observer
+    }
+
+    /// Creates a user (through the test's own pool, so that the function's
+    /// pool counts only the function's work) and a session token for them.
     pub async fn user(&self, email: &str, user_type: UserType) -> TestUser {
         let user = shared::db::queries::user::create(
-            self.state.db.pool(),
+            &self.observer,
             email,
             "$2b$10$abcdefghijklmnopqrstuuv8J5U9uNvGQH7X9lsOeRDYJJkW0Sxum",
         )

@@ -38,16 +38,16 @@ async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     // Upstream checks the cursors before it checks who is asking.
     let cursor = cursor(request)?;
     let limit = limit(request)?;
-    let caller = authenticate(request, state, Surface::Chat).await?;
-    let page = chat::page_by_user_id(state.db.pool(), caller.user_id, limit, cursor)
+    let (caller, mut conn) = authenticate(request, state, Surface::Chat).await?;
+    let page = chat::page_by_user_id(&mut *conn, caller.user_id, limit, cursor)
         .await?
         .ok_or_else(|| ApiError::bad_request("The chat given as the page cursor was not found."))?;
     response::ok(&page)
 }
 
 async fn delete_all(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
-    let caller = authenticate(request, state, Surface::Chat).await?;
-    let deleted_count = chat::delete_all_by_user_id(state.db.pool(), caller.user_id).await?;
+    let (caller, mut conn) = authenticate(request, state, Surface::Chat).await?;
+    let deleted_count = chat::delete_all_by_user_id(&mut *conn, caller.user_id).await?;
     tracing::info!(deleted_count, "deleted the caller's chats");
     response::ok(&Deleted { deleted_count })
 }

@@ -21,6 +21,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
 use uuid::Uuid;
 
 use super::{ApiError, ApiResult, ErrorType, Surface};
@@ -170,8 +172,13 @@ pub fn identify(request: &Request, auth: &AuthConfig) -> Option<Identity> {
     }
 }
 
-/// Identifies the caller and checks the database agrees, or answers
-/// `unauthorized:<surface>`.
+/// Identifies the caller, takes the invocation's connection, and checks
+/// that the database agrees; or answers `unauthorized:<surface>`.
+///
+/// The connection is handed back for the rest of the handler's work: one
+/// invocation, one connection. (Separate acquisitions back to back would
+/// each wait for the previous connection's return, or open another.) No
+/// connection is taken for a request that carries no valid identity.
 ///
 /// A token outlives nothing: if its user has been deleted, it is refused.
 /// A caller vouched for by API Gateway's authorizer may be new to us; they
@@ -180,13 +187,13 @@ pub async fn authenticate(
     request: &Request,
     state: &AppState,
     surface: Surface,
-) -> ApiResult<Identity> {
+) -> ApiResult<(Identity, PoolConnection<Postgres>)> {
     let unauthorized = || ApiError::new(ErrorType::Unauthorized, surface);
     let identity = identify(request, &state.config.auth).ok_or_else(unauthorized)?;
-    let pool = state.db.pool();
+    let mut conn = state.db.pool().acquire().await?;
     match identity.source {
         IdentitySource::SessionToken => {
-            if !user::exists(pool, identity.user_id).await? {
+            if !user::exists(&mut *conn, identity.user_id).await? {
                 tracing::debug!("session token of a user that no longer exists");
                 return Err(unauthorized());
             }
@@ -196,10 +203,10 @@ pub async fn authenticate(
                 .email
                 .clone()
                 .unwrap_or_else(|| identity.user_id.to_string());
-            user::ensure_exists(pool, identity.user_id, &email).await?;
+            user::ensure_exists(&mut *conn, identity.user_id, &email).await?;
         }
     }
-    Ok(identity)
+    Ok((identity, conn))
 }
 
 fn bearer_token(request: &Request) -> Option<&str> {
