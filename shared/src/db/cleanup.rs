@@ -116,17 +116,17 @@ where
 /// How long the handler may run: the configured timeout, or what Lambda
 /// leaves of the invocation, whichever is shorter.
 fn time_budget(request: &Request, configured: Duration) -> Duration {
-    let Some(context) = request.lambda_context_ref() else {
-        return configured;
-    };
+    let deadline_ms = request.lambda_context_ref().map_or(0, |c| c.deadline);
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    if context.deadline == 0 || now_ms == 0 {
+        .map_or(0, |d| d.as_millis() as u64);
+    // Lambda gives a wall-clock deadline. A deadline already past is no
+    // deadline at all: some local emulators (`cargo lambda watch`) send a
+    // duration there instead, and Lambda itself would have ended us.
+    if deadline_ms <= now_ms {
         return configured;
     }
-    let left = Duration::from_millis(context.deadline.saturating_sub(now_ms));
+    let left = Duration::from_millis(deadline_ms - now_ms);
     configured.min(left.saturating_sub(LAMBDA_DEADLINE_MARGIN))
 }
 
@@ -137,5 +137,47 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         message
     } else {
         "(no message)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_runtime::Context;
+
+    fn with_deadline(deadline_ms: u64) -> Request {
+        let mut context = Context::default();
+        context.deadline = deadline_ms;
+        Request::default().with_lambda_context(context)
+    }
+
+    fn now_ms() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    const CONFIGURED: Duration = Duration::from_secs(25);
+
+    #[test]
+    fn without_a_lambda_context_the_configured_timeout_applies() {
+        assert_eq!(time_budget(&Request::default(), CONFIGURED), CONFIGURED);
+    }
+
+    #[test]
+    fn a_near_lambda_deadline_shortens_the_budget_and_keeps_a_margin() {
+        let budget = time_budget(&with_deadline(now_ms() + 3_000), CONFIGURED);
+        assert!(
+            budget <= Duration::from_millis(2_500) && budget > Duration::from_millis(2_000),
+            "{budget:?}"
+        );
+        let far = time_budget(&with_deadline(now_ms() + 900_000), CONFIGURED);
+        assert_eq!(far, CONFIGURED);
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_is_ignored_as_cargo_lambda_watch_sends_one() {
+        // cargo lambda watch sends `lambda-runtime-deadline-ms: 600000`.
+        assert_eq!(time_budget(&with_deadline(600_000), CONFIGURED), CONFIGURED);
     }
 }
