@@ -18,6 +18,9 @@ async fn main() -> ExitCode {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         return run_once(config).await;
     }
+    // As every function: SIGTERM closes connections (here, the migration's
+    // own, with the process) and exits cleanly.
+    shared::runtime::register_shutdown_hook().await;
     // The CloudFormation answer is an HTTPS PUT; rustls needs its crypto
     // provider chosen once per process.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,0 +1,72 @@
+//! The stream guard, the seed's try/finally around streamed responses: its
+//! end work runs exactly once however the stream ends, and the leak check
+//! waits for the stream rather than mistaking its work for a leak.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use integration_tests::{TestApp, TestDb};
+use shared::db::{StreamEnd, StreamGuard};
+use tokio::sync::mpsc;
+
+/// A guard whose end work records how it ended, after a query of its own.
+fn guard(app: &TestApp, ends: mpsc::UnboundedSender<StreamEnd>, runs: Arc<AtomicUsize>) -> StreamGuard {
+    let pool = app.db().pool().clone();
+    StreamGuard::new(app.db(), "test-stream").on_end(move |end| async move {
+        sqlx::query("SELECT 1").execute(&pool).await.expect("end work query");
+        runs.fetch_add(1, Ordering::SeqCst);
+        let _ = ends.send(end);
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_stream_runs_its_end_work_once_in_order() {
+    let db = TestDb::migrated().await;
+    let app = TestApp::new(&db, "chat", &[]);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let runs = Arc::new(AtomicUsize::new(0));
+    guard(&app, tx, runs.clone()).finish(StreamEnd::Completed).await;
+    // finish() awaited the end work: it has run by now.
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(rx.recv().await, Some(StreamEnd::Completed));
+    assert_eq!(app.checked_out_after_settling().await, 0);
+    assert_eq!(app.db().metrics().snapshot().leaks, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_still_runs_its_end_work_once_as_abandoned() {
+    let db = TestDb::migrated().await;
+    let app = TestApp::new(&db, "chat", &[]);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let runs = Arc::new(AtomicUsize::new(0));
+    // The client goes away: the body, and the guard in it, are dropped.
+    drop(guard(&app, tx, runs.clone()));
+    let end = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("end work ran");
+    assert_eq!(end, Some(StreamEnd::Abandoned));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(app.checked_out_after_settling().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_stream_counts_as_in_flight_so_its_connection_is_no_leak() {
+    let db = TestDb::migrated().await;
+    let app = TestApp::new(&db, "chat", &[]);
+    let guard = StreamGuard::new(app.db(), "long-stream");
+    // Work of the stream holds a connection while an unrelated, finished
+    // invocation's leak check runs.
+    let held = app.db().pool().acquire().await.expect("connection");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    drop(self::guard(&app, tx, Arc::new(AtomicUsize::new(0))));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.db().metrics().snapshot().leaks, 0, "the open stream's connection is no leak");
+    drop(held);
+    guard.finish(StreamEnd::Failed).await;
+    let start = Instant::now();
+    while app.db().checked_out() > 0 && start.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.db().checked_out(), 0);
+    assert_eq!(app.db().metrics().snapshot().leaks, 0);
+}
