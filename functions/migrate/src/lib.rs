@@ -17,6 +17,9 @@
 
 pub mod custom_resource;
 mod indexes;
+mod lock;
+
+pub use lock::lock_id;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -69,6 +72,9 @@ pub enum MigrateError {
         #[source]
         source: sqlx::Error,
     },
+    /// Another run held the migration lock for longer than the bound.
+    #[error("another migration run held the migration lock for longer than {0:?}")]
+    LockTimeout(Duration),
     /// A migration failed, or the database's migration history does not
     /// match the migrations we carry.
     #[error("migration failed: {0}")]
@@ -101,6 +107,16 @@ pub async fn migrate(config: &MigrateConfig, migrator: &Migrator) -> Result<Repo
         "migrations complete"
     );
     Ok(report)
+}
+
+/// The HTTP client that answers CloudFormation (an HTTPS PUT to S3).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    // rustls needs its crypto provider chosen once per process; ring is the
+    // one the whole workspace uses (sqlx's TLS too).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
 }
 
 /// Time kept back from Lambda's deadline to answer CloudFormation.
@@ -199,20 +215,19 @@ async fn run_on(
     config: &MigrateConfig,
     migrator: &Migrator,
 ) -> Result<(Vec<AppliedMigration>, usize), MigrateError> {
-    // Waiting for another run's advisory lock is bounded by the statement
-    // timeout only; the lock timeout is for table locks, set once we hold it.
     set(conn, "statement_timeout", config.statement_timeout).await?;
-    set(conn, "lock_timeout", Duration::ZERO).await?;
-    conn.lock().await?;
     set(conn, "lock_timeout", config.lock_timeout).await?;
+    // Another run may be migrating: wait for it as long as a statement may
+    // take, since its statements are what we wait for.
+    lock::acquire(conn, config.statement_timeout).await?;
 
     // Under our lock, the list of applied migrations cannot change except
     // by our own hand: the difference before and after is what we did.
     conn.ensure_migrations_table("_sqlx_migrations").await?;
     let before: HashSet<i64> = applied_versions(conn).await?;
     indexes::drop_invalid_leftovers(conn, migrator, &before).await?;
-    // The migrator locks again (advisory locks nest within a session) and
-    // unlocks once; ours is released below, or by closing the connection.
+    // The migrator takes the lock again (it nests, so at once) and releases
+    // it once; ours is released below, or by closing the connection.
     migrator.run(&mut *conn).await?;
     let after = applied_versions(conn).await?;
     conn.unlock().await?;

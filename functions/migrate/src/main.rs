@@ -13,21 +13,17 @@ use shared::config::MigrateConfig;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::runtime::init_tracing();
     let config = MigrateConfig::from_env();
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        // A command: stdout carries the report alone, logs go to stderr.
+        lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
         return run_once(config).await;
     }
+    shared::runtime::init_tracing();
     // As every function: SIGTERM closes connections (here, the migration's
     // own, with the process) and exits cleanly.
     shared::runtime::register_shutdown_hook().await;
-    // The CloudFormation answer is an HTTPS PUT; rustls needs its crypto
-    // provider chosen once per process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
+    let client = match migrate::http_client() {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "could not build the HTTP client");
