@@ -6,29 +6,27 @@ use std::sync::Mutex;
 
 use tokio::process::{Child, Command};
 
-/// The path of a workspace binary (`history`, `migrate`, ...), built if
-/// the test runner has not built it already.
+/// The path of a workspace binary (`history`, `migrate`, ...), built (or
+/// found up to date) once per test process: the test runner builds test
+/// targets, not other packages' binaries, which could otherwise be stale.
 pub fn binary(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--package", name, "--bin", name])
+            .current_dir(crate::workspace_root())
+            .status()
+            .unwrap_or_else(|e| panic!("could not run cargo build for {name}: {e}"));
+        assert!(status.success(), "cargo build of {name} failed");
+        built.push(name.to_owned());
+    }
     // Tests run from target/<profile>/deps/; binaries sit in target/<profile>/.
-    let profile_dir = std::env::current_exe()
+    std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent()?.parent().map(PathBuf::from))
-        .unwrap_or_else(|| crate::workspace_root().join("target/debug"));
-    let path = profile_dir.join(name);
-    if !path.exists() {
-        // One build at a time across the tests of this process.
-        static BUILD: Mutex<()> = Mutex::new(());
-        let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-        if !path.exists() {
-            let status = std::process::Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "--package", name, "--bin", name])
-                .current_dir(crate::workspace_root())
-                .status()
-                .unwrap_or_else(|e| panic!("could not run cargo build for {name}: {e}"));
-            assert!(status.success(), "cargo build of {name} failed");
-        }
-    }
-    path
+        .unwrap_or_else(|| crate::workspace_root().join("target/debug"))
+        .join(name)
 }
 
 /// Starts the binary `name` with exactly `env` (plus `PATH` and

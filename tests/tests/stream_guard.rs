@@ -11,10 +11,17 @@ use shared::db::{StreamEnd, StreamGuard};
 use tokio::sync::mpsc;
 
 /// A guard whose end work records how it ended, after a query of its own.
-fn guard(app: &TestApp, ends: mpsc::UnboundedSender<StreamEnd>, runs: Arc<AtomicUsize>) -> StreamGuard {
+fn guard(
+    app: &TestApp,
+    ends: mpsc::UnboundedSender<StreamEnd>,
+    runs: Arc<AtomicUsize>,
+) -> StreamGuard {
     let pool = app.db().pool().clone();
     StreamGuard::new(app.db(), "test-stream").on_end(move |end| async move {
-        sqlx::query("SELECT 1").execute(&pool).await.expect("end work query");
+        sqlx::query("SELECT 1")
+            .execute(&pool)
+            .await
+            .expect("end work query");
         runs.fetch_add(1, Ordering::SeqCst);
         let _ = ends.send(end);
     })
@@ -26,7 +33,9 @@ async fn a_finished_stream_runs_its_end_work_once_in_order() {
     let app = TestApp::new(&db, "chat", &[]);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let runs = Arc::new(AtomicUsize::new(0));
-    guard(&app, tx, runs.clone()).finish(StreamEnd::Completed).await;
+    guard(&app, tx, runs.clone())
+        .finish(StreamEnd::Completed)
+        .await;
     // finish() awaited the end work: it has run by now.
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(rx.recv().await, Some(StreamEnd::Completed));
@@ -42,7 +51,9 @@ async fn a_dropped_stream_still_runs_its_end_work_once_as_abandoned() {
     let runs = Arc::new(AtomicUsize::new(0));
     // The client goes away: the body, and the guard in it, are dropped.
     drop(guard(&app, tx, runs.clone()));
-    let end = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("end work ran");
+    let end = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("end work ran");
     assert_eq!(end, Some(StreamEnd::Abandoned));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -60,7 +71,11 @@ async fn an_open_stream_counts_as_in_flight_so_its_connection_is_no_leak() {
     let (tx, _rx) = mpsc::unbounded_channel();
     drop(self::guard(&app, tx, Arc::new(AtomicUsize::new(0))));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(app.db().metrics().snapshot().leaks, 0, "the open stream's connection is no leak");
+    assert_eq!(
+        app.db().metrics().snapshot().leaks,
+        0,
+        "the open stream's connection is no leak"
+    );
     drop(held);
     guard.finish(StreamEnd::Failed).await;
     let start = Instant::now();
