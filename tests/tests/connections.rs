@@ -482,6 +482,9 @@ async fn a_backend_terminated_by_the_server_does_not_fail_the_next_invocation() 
     assert_eq!(app.call(history::handle, list(&ada)).await.status, 200);
 
     for round in 0..3 {
+        // Kill it while it sits idle in the pool (not while it is on its
+        // way back from the last invocation).
+        assert_eq!(app.checked_out_after_settling().await, 0);
         let killed: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
               WHERE datname = $1 AND application_name = $2) AS k",
