@@ -1,0 +1,6 @@
+//! The document function's process: everything but the handler is shared.
+
+#[tokio::main]
+async fn main() -> Result<(), shared::runtime::Error> {
+    shared::runtime::run_http("document", document::handle).await
+}

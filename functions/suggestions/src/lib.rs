@@ -1,0 +1,11 @@
+//! GET /api/suggestions: the suggestions on one of the caller's documents.
+
+use http::Response;
+use lambda_http::{Body, Request};
+use shared::AppState;
+use shared::http::{ApiError, ApiResult};
+
+/// Serves one request.
+pub async fn handle(_request: Request, _state: AppState) -> ApiResult<Response<Body>> {
+    Err(ApiError::method_not_allowed("GET"))
+}

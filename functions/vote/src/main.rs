@@ -1,0 +1,6 @@
+//! The vote function's process: everything but the handler is shared.
+
+#[tokio::main]
+async fn main() -> Result<(), shared::runtime::Error> {
+    shared::runtime::run_http("vote", vote::handle).await
+}
