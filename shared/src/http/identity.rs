@@ -11,8 +11,10 @@
 //!
 //! Claims read from an authorizer: `sub` (or a Lambda authorizer's
 //! `principalId`), which must be a UUID, the user's id; `user_type`,
-//! `custom:user_type` or `type`, `guest` or `regular` (default `regular`);
-//! and `email`.
+//! `custom:user_type` or `type`, `guest` or `regular` (by default `guest`
+//! for an upstream guest address, `guest-<digits>`, else `regular`); and
+//! `email`. Claims without a UUID user id (an authorizer that checked an
+//! API key, say) identify no user, and the session token decides.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,6 +43,17 @@ pub enum UserType {
 }
 
 impl UserType {
+    /// The type upstream gives an address: `guest-<digits>` is a guest
+    /// (upstream's `guestRegex`), anything else a regular user.
+    pub fn for_email(email: &str) -> Self {
+        match email.strip_prefix("guest-") {
+            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                Self::Guest
+            }
+            _ => Self::Regular,
+        }
+    }
+
     fn parse(value: &str) -> Option<Self> {
         match value {
             "guest" => Some(Self::Guest),
@@ -154,13 +167,16 @@ pub fn verify_token(auth: &AuthConfig, token: &str) -> Result<Identity, TokenErr
 }
 
 /// The caller of `request`, if it can be identified (no database access).
+///
+/// Authorizer claims win when they name a user. An authorizer that vouches
+/// for something else (an API key, a network) leaves no user id; then the
+/// session token decides.
 pub fn identify(request: &Request, auth: &AuthConfig) -> Option<Identity> {
     if let Some(claims) = authorizer_claims(request) {
-        let identity = identity_from_claims(&claims);
-        if identity.is_none() {
-            tracing::warn!("authorizer claims carry no UUID `sub`: request not identified");
+        match identity_from_claims(&claims) {
+            Some(identity) => return Some(identity),
+            None => tracing::debug!("authorizer claims name no user (no UUID `sub`)"),
         }
-        return identity;
     }
     let token = bearer_token(request)?;
     match verify_token(auth, token) {
@@ -264,14 +280,15 @@ fn authorizer_claims(request: &Request) -> Option<HashMap<String, String>> {
 fn identity_from_claims(claims: &HashMap<String, String>) -> Option<Identity> {
     let id = claims.get("sub").or_else(|| claims.get("principalId"))?;
     let user_id = Uuid::parse_str(id.trim()).ok()?;
+    let email = claims.get("email");
     let user_type = ["user_type", "custom:user_type", "type"]
         .iter()
         .find_map(|key| claims.get(*key).and_then(|v| UserType::parse(v)))
-        .unwrap_or(UserType::Regular);
+        .unwrap_or_else(|| UserType::for_email(email.map_or("", String::as_str)));
     Some(Identity {
         user_id,
         user_type,
-        email: claims.get("email").cloned(),
+        email: email.cloned(),
         source: IdentitySource::Authorizer,
     })
 }
@@ -411,5 +428,20 @@ mod tests {
         assert_eq!(identity.user_id, id);
         assert_eq!(identity.user_type, UserType::Guest);
         assert_eq!(identity.source, IdentitySource::Authorizer);
+    }
+
+    #[test]
+    fn without_a_type_claim_an_upstream_guest_address_is_a_guest() {
+        let mut claims = HashMap::new();
+        claims.insert("sub".to_owned(), Uuid::new_v4().to_string());
+        claims.insert("email".to_owned(), "guest-1732700000000".to_owned());
+        let guest = identity_from_claims(&claims).expect("identified");
+        assert_eq!(guest.user_type, UserType::Guest);
+        claims.insert("email".to_owned(), "ada@example.com".to_owned());
+        let ada = identity_from_claims(&claims).expect("identified");
+        assert_eq!(ada.user_type, UserType::Regular);
+        for email in ["guest-", "guest-12a", "guest-1 ", "guests-1"] {
+            assert_eq!(UserType::for_email(email), UserType::Regular, "{email}");
+        }
     }
 }
