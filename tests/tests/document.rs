@@ -66,11 +66,10 @@ async fn a_version(
     title: &str,
     content: &str,
 ) -> models::Document {
-    let version = document::save(app.observer(), id, title, "text", content, user)
+    document::save(app.observer(), id, title, "text", content, user)
         .await
-        .expect("version");
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    version
+        .expect("version")
+        .expect("saved")
 }
 
 async fn a_suggestion(app: &TestApp, version: &models::Document, user: Uuid) -> Suggestion {
@@ -928,4 +927,32 @@ async fn other_methods_are_405_with_allow_get_post_delete_and_change_nothing() {
         );
     }
     assert_eq!(f.snapshot().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saves_of_one_document_at_the_same_moment_all_succeed_as_distinct_versions() {
+    let db = TestDb::migrated().await;
+    let app = std::sync::Arc::new(TestApp::new(&db, "document", &[]));
+    let ada = app.user("ada@example.com", UserType::Regular).await;
+    let id = Uuid::new_v4();
+    let saves = (0..5).map(|i| {
+        let app = app.clone();
+        let request = ApiRequest::new("POST", "/api/document")
+            .query("id", &id.to_string())
+            .bearer(&ada.token)
+            .json(&json!({"title": "Essay", "content": format!("draft {i}"), "kind": "text"}))
+            .build(Shape::HttpV2);
+        async move { app.call(::document::handle, request).await.status }
+    });
+    let statuses = futures_util::future::join_all(saves).await;
+    assert_eq!(statuses, vec![200; 5]);
+    let stamps: Vec<chrono::NaiveDateTime> =
+        sqlx::query_scalar(r#"SELECT "createdAt" FROM "Document" WHERE id = $1 ORDER BY 1"#)
+            .bind(id)
+            .fetch_all(app.observer())
+            .await
+            .expect("versions");
+    assert_eq!(stamps.len(), 5);
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(app.checked_out_after_settling().await, 0);
 }

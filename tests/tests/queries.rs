@@ -492,15 +492,27 @@ async fn document_versions_accumulate_and_newer_ones_delete_with_their_suggestio
     let ada = a_user(pool, "ada@example.com").await;
     let id = Uuid::new_v4();
     let mut versions = Vec::new();
+    // Back to back, in the same millisecond or not: each version is stamped
+    // after the last, so versions never collide and stay ordered.
     for content in ["one", "two", "three"] {
         versions.push(
             document::save(pool, id, "Essay", "text", content, ada)
                 .await
-                .expect("save"),
+                .expect("save")
+                .expect("saved"),
         );
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
+    assert!(
+        versions
+            .windows(2)
+            .all(|w| w[0].created_at < w[1].created_at)
+    );
     assert_eq!(versions[2].kind, "text");
+    assert_eq!(document::owner(pool, id).await.expect("owner"), Some(ada));
+    assert_eq!(
+        document::owner(pool, Uuid::new_v4()).await.expect("owner"),
+        None
+    );
     assert_eq!(
         document::get_versions(pool, id).await.expect("versions"),
         versions

@@ -3,8 +3,6 @@
 //! that the database is left as it was. Every call ends with no connection
 //! checked out.
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
@@ -69,14 +67,14 @@ async fn fixture() -> Fixture {
     }
 }
 
-/// Saves a version through the test's own pool, then lets a millisecond
-/// pass so that the next one is later.
+/// Saves a version through the test's own pool (each one later than the
+/// last, `document::save` sees to it).
 async fn a_version(app: &TestApp, id: Uuid, user: Uuid) -> NaiveDateTime {
-    let version = document::save(app.observer(), id, "Notes", "text", "Some text.", user)
+    document::save(app.observer(), id, "Notes", "text", "Some text.", user)
         .await
-        .expect("version");
-    tokio::time::sleep(Duration::from_millis(2)).await;
-    version.created_at
+        .expect("version")
+        .expect("saved")
+        .created_at
 }
 
 /// A suggestion made `minute` minutes into a fixed hour, so that the

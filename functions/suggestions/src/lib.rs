@@ -38,10 +38,9 @@ async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     let forbidden = || ApiError::new(ErrorType::Forbidden, Surface::Api);
     // The owner of a document is the owner of its first version, as the
     // document route decides it.
-    let versions = document::get_versions(&mut *conn, document_id).await?;
-    if versions
-        .first()
-        .is_some_and(|first| first.user_id != caller.user_id)
+    if document::owner(&mut *conn, document_id)
+        .await?
+        .is_some_and(|owner| owner != caller.user_id)
     {
         return Err(forbidden());
     }

@@ -21,19 +21,15 @@
 //!   on its foreign key, or record a vote filed under the wrong chat);
 //! - bodies over [`BODY_LIMIT`] are 413, other methods 405.
 
-mod object;
-
-use http::{HeaderValue, Method, Response, header};
+use http::{Method, Response, StatusCode};
 use lambda_http::{Body, Request};
 use serde::Deserialize;
 use shared::AppState;
+use shared::db::queries::chat;
 use shared::db::queries::vote::{self, VoteType};
-use shared::db::queries::{chat, message};
 use shared::http::extract::{json_body, parse_uuid, uuid_param};
 use shared::http::{ApiError, ApiResult, ErrorType, Surface, authenticate, response};
 use uuid::Uuid;
-
-use crate::object::JsonObject;
 
 /// The largest PATCH body accepted: two ids and a word, with room to spare
 /// for the fields clients add and we ignore.
@@ -81,14 +77,13 @@ async fn cast(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     // The chat's owner could otherwise file a vote on any message (someone
     // else's included) under their own chat; and a message that does not
     // exist would fail on the foreign key, as a 500.
-    let in_chat = message::get_by_id(&mut *conn, message_id)
+    if vote::vote_in_chat(&mut *conn, chat_id, message_id, vote)
         .await?
-        .is_some_and(|m| m.chat_id == chat_id);
-    if !in_chat {
+        .is_none()
+    {
         return Err(not_found().with_cause("The message is not in this chat."));
     }
-    vote::vote(&mut *conn, chat_id, message_id, vote).await?;
-    Ok(text(VOTED))
+    Ok(response::text(StatusCode::OK, VOTED))
 }
 
 struct VoteRequest {
@@ -109,7 +104,7 @@ struct VoteBody {
 }
 
 fn vote_request(request: &Request) -> ApiResult<VoteRequest> {
-    let JsonObject(body) = json_body::<JsonObject<VoteBody>>(request, BODY_LIMIT)?;
+    let body: VoteBody = json_body(request, BODY_LIMIT)?;
     // Upstream tests `!chatId || !messageId || !type`: empty strings and
     // nulls are missing too.
     let given = |value: Option<String>| value.filter(|v| !v.is_empty());
@@ -138,15 +133,4 @@ fn vote_request(request: &Request) -> ApiResult<VoteRequest> {
         message_id,
         vote,
     })
-}
-
-/// A `200 OK` text response, with the content type a `Response` built from
-/// a string gets upstream.
-fn text(body: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_owned()));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain;charset=UTF-8"),
-    );
-    response
 }

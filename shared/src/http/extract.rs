@@ -1,9 +1,14 @@
 //! Reading requests without trusting them: query parameters, JSON bodies,
 //! methods and ids, each failing with the upstream `bad_request:api` body.
 
+use std::fmt;
+use std::marker::PhantomData;
+
 use http::Method;
 use lambda_http::{Body, Request, RequestExt};
-use serde::de::DeserializeOwned;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
 
 use super::{ApiError, ApiResult};
@@ -50,8 +55,9 @@ pub fn uuid_param(request: &Request, name: &str) -> ApiResult<Uuid> {
     parse_uuid(&value, name)
 }
 
-/// Parses the JSON body into `T` (fields `T` does not know are ignored, as
-/// upstream's validation ignores them), refusing bodies over `limit` bytes.
+/// Parses the JSON body, which must be an object, into `T` (fields `T` does
+/// not know are ignored, as upstream's validation ignores them), refusing
+/// bodies over `limit` bytes.
 pub fn json_body<T: DeserializeOwned>(request: &Request, limit: usize) -> ApiResult<T> {
     let bytes: &[u8] = match request.body() {
         Body::Empty => &[],
@@ -65,24 +71,56 @@ pub fn json_body<T: DeserializeOwned>(request: &Request, limit: usize) -> ApiRes
     if bytes.is_empty() {
         return Err(ApiError::bad_request("The request body is empty."));
     }
-    serde_json::from_slice(bytes).map_err(|error| {
-        // serde's message names the field and the expected type (and may
-        // quote the caller's own value back, bounded here).
-        let what = match error.classify() {
-            serde_json::error::Category::Data => {
-                let mut detail = error.to_string();
-                if detail.len() > 200 {
-                    let cut = (0..=200)
-                        .rev()
-                        .find(|&i| detail.is_char_boundary(i))
-                        .unwrap_or(0);
-                    detail.truncate(cut);
-                    detail.push('…');
+    serde_json::from_slice::<JsonObject<T>>(bytes)
+        .map(|JsonObject(body)| body)
+        .map_err(|error| {
+            // serde's message names the field and the expected type (and may
+            // quote the caller's own value back, bounded here).
+            let what = match error.classify() {
+                serde_json::error::Category::Data => {
+                    let mut detail = error.to_string();
+                    if detail.len() > 200 {
+                        let cut = (0..=200)
+                            .rev()
+                            .find(|&i| detail.is_char_boundary(i))
+                            .unwrap_or(0);
+                        detail.truncate(cut);
+                        detail.push('…');
+                    }
+                    format!("Invalid request body: {detail}.")
                 }
-                format!("Invalid request body: {detail}.")
+                _ => "The request body is not valid JSON.".to_owned(),
+            };
+            ApiError::bad_request(what)
+        })
+}
+
+/// `T`, read only from a JSON object.
+///
+/// serde's derived `Deserialize` also accepts a struct written as an array
+/// of its fields in order (`["<chatId>", "<messageId>", "up"]`). Upstream
+/// destructures the parsed body, so an array there has no fields at all;
+/// we refuse anything but an object, with serde's usual cause.
+struct JsonObject<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
             }
-            _ => "The request body is not valid JSON.".to_owned(),
-        };
-        ApiError::bad_request(what)
-    })
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(JsonObject)
+    }
 }

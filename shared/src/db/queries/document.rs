@@ -7,6 +7,11 @@ use uuid::Uuid;
 use crate::models::{self, Document};
 
 /// Upstream's `saveDocument`: a new version of document `id`.
+///
+/// Versions are keyed by `(id, "createdAt")` in milliseconds, so a save in
+/// the same millisecond as the latest version is stamped one millisecond
+/// after it: versions stay ordered and never collide. Two saves racing for
+/// the same stamp leave one without a row: `None`, and the caller saves again.
 pub async fn save<'e>(
     db: impl PgExecutor<'e>,
     id: Uuid,
@@ -14,10 +19,12 @@ pub async fn save<'e>(
     kind: &str,
     content: &str,
     user_id: Uuid,
-) -> sqlx::Result<Document> {
+) -> sqlx::Result<Option<Document>> {
     sqlx::query_as(
         r#"INSERT INTO "Document" (id, "createdAt", title, content, text, "userId")
-           VALUES ($1, $2, $3, $4, $5, $6)
+           SELECT $1, GREATEST($2, max("createdAt") + interval '1 millisecond'), $3, $4, $5, $6
+           FROM "Document" WHERE id = $1
+           ON CONFLICT (id, "createdAt") DO NOTHING
            RETURNING id, "createdAt", title, content, text, "userId""#,
     )
     .bind(id)
@@ -26,7 +33,18 @@ pub async fn save<'e>(
     .bind(content)
     .bind(kind)
     .bind(user_id)
-    .fetch_one(db)
+    .fetch_optional(db)
+    .await
+}
+
+/// The owner of document `id`: the owner of its first version, as upstream
+/// decides it (without reading every version's content).
+pub async fn owner<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        r#"SELECT "userId" FROM "Document" WHERE id = $1 ORDER BY "createdAt" ASC LIMIT 1"#,
+    )
+    .bind(id)
+    .fetch_optional(db)
     .await
 }
 

@@ -35,6 +35,30 @@ pub async fn vote<'e>(
     .await
 }
 
+/// Records or changes a vote, only if the message belongs to the chat, in
+/// one statement: the message row is locked as it is read, so its deletion
+/// cannot slip in between and fail the foreign key. `None` when the message
+/// is not in the chat.
+pub async fn vote_in_chat<'e>(
+    db: impl PgExecutor<'e>,
+    chat_id: Uuid,
+    message_id: Uuid,
+    vote: VoteType,
+) -> sqlx::Result<Option<Vote>> {
+    sqlx::query_as(
+        r#"INSERT INTO "Vote_v2" ("chatId", "messageId", "isUpvoted")
+           SELECT "chatId", id, $3 FROM "Message_v2" WHERE id = $2 AND "chatId" = $1
+           FOR KEY SHARE
+           ON CONFLICT ("chatId", "messageId") DO UPDATE SET "isUpvoted" = EXCLUDED."isUpvoted"
+           RETURNING "chatId", "messageId", "isUpvoted""#,
+    )
+    .bind(chat_id)
+    .bind(message_id)
+    .bind(vote == VoteType::Up)
+    .fetch_optional(db)
+    .await
+}
+
 /// Upstream's `getVotesByChatId`.
 pub async fn get_by_chat_id<'e>(db: impl PgExecutor<'e>, chat_id: Uuid) -> sqlx::Result<Vec<Vote>> {
     sqlx::query_as(
