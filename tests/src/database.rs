@@ -193,6 +193,8 @@ impl TestDb {
 
     /// A configuration read from `vars` (plus `POSTGRES_URL` pointing at
     /// this database), as a function process would read its environment.
+    /// A later entry overrides an earlier one of the same name, and a blank
+    /// value counts as unset.
     pub fn config_with(
         &self,
         function: &'static str,
@@ -206,7 +208,11 @@ impl TestDb {
             if name == "POSTGRES_URL" {
                 return Some(server_url().to_owned());
             }
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            // A later entry overrides an earlier one; a blank value unsets.
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
         };
         let mut config = shared::config::Config::from_lookup(function, lookup)
             .unwrap_or_else(|error| panic!("invalid test configuration: {error}"));

@@ -64,7 +64,8 @@ pub struct TestResponse {
 
 impl TestApp {
     /// A process of `function` on `db`, with the defaults of a process
-    /// outside Lambda, plus `vars` (as environment variables).
+    /// outside Lambda and [`TEST_AUTH_SECRET`], plus `vars` (as environment
+    /// variables; `("AUTH_SECRET", "")` starts one without a secret).
     pub fn new(db: &TestDb, function: &'static str, vars: &[(&str, &str)]) -> TestApp {
         let mut all = vec![("AUTH_SECRET", TEST_AUTH_SECRET)];
         all.extend_from_slice(vars);
@@ -126,6 +127,17 @@ pub struct TestUser {
     pub id: Uuid,
     /// Their bearer token.
     pub token: String,
+}
+
+/// A JWT with `claims`, signed HS256 with `secret`: for tokens our issuer
+/// would never write (expired ones, foreign issuers, odd claims).
+pub fn sign_token(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("an HS256 token")
 }
 
 /// Reads a response.

@@ -79,10 +79,11 @@ async fn users_are_created_found_by_email_and_id_and_never_duplicated_by_ensure(
     assert!(user::exists(pool, ada.id).await.expect("exists"));
     assert!(!user::exists(pool, Uuid::new_v4()).await.expect("exists"));
 
-    let guest = user::create_guest(pool, 17_327_000_000_001_234, "$2b$10$y")
+    let guest = user::create_guest(pool, 17_327_000_000_001_234)
         .await
         .expect("guest");
     assert_eq!(guest.email, "guest-17327000000001234");
+    assert_eq!(guest.password, None, "a guest has no password");
 
     let vouched = Uuid::new_v4();
     user::ensure_exists(pool, vouched, "cognito@example.com")
@@ -103,6 +104,63 @@ async fn users_are_created_found_by_email_and_id_and_never_duplicated_by_ensure(
     user::ensure_exists(pool, Uuid::new_v4(), &"x".repeat(100))
         .await
         .expect("truncated");
+}
+
+#[tokio::test]
+async fn the_email_lock_holds_a_second_transaction_until_the_first_ends() {
+    use sqlx::Connection;
+    let db = TestDb::migrated().await;
+    // Three sessions at once: a pool of its own (the observer's is small).
+    let mut config = db.config("lock-test");
+    config.pool_max.max = 4;
+    let sessions = shared::db::Db::connect_lazy(&config);
+    let pool = sessions.pool();
+    let mut first = pool.acquire().await.expect("connection");
+    let mut tx = first.begin().await.expect("begin");
+    user::lock_email(&mut tx, "ada@example.com")
+        .await
+        .expect("lock");
+
+    let pool2 = pool.clone();
+    let second = tokio::spawn(async move {
+        let mut conn = pool2.acquire().await.expect("connection");
+        let mut tx = conn.begin().await.expect("begin");
+        user::lock_email(&mut tx, "ada@example.com")
+            .await
+            .expect("lock");
+        tx.commit().await.expect("commit");
+    });
+    // Another address is not held up.
+    let mut other = pool.acquire().await.expect("connection");
+    let mut other_tx = other.begin().await.expect("begin");
+    user::lock_email(&mut other_tx, "babbage@example.com")
+        .await
+        .expect("lock");
+    other_tx.commit().await.expect("commit");
+    drop(other);
+
+    // The second is queued on the lock, not merely slow.
+    let mut waiting = 0_i64;
+    for _ in 0..100 {
+        waiting = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(db.observer())
+        .await
+        .expect("pg_locks");
+        if waiting == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(waiting, 1, "the second waits for the first");
+    assert!(!second.is_finished());
+    tx.commit().await.expect("commit");
+    tokio::time::timeout(std::time::Duration::from_secs(5), second)
+        .await
+        .expect("the second goes on once the first ends")
+        .expect("no panic");
 }
 
 #[tokio::test]

@@ -83,6 +83,9 @@ pub struct Identity {
     pub email: Option<String>,
     /// How the caller was identified.
     pub source: IdentitySource,
+    /// When a session token expires (seconds since the Unix epoch); `None`
+    /// for authorizer claims, whose lifetime API Gateway owns.
+    pub expires_at: Option<u64>,
 }
 
 /// The issuer our tokens carry, and require.
@@ -163,6 +166,7 @@ pub fn verify_token(auth: &AuthConfig, token: &str) -> Result<Identity, TokenErr
         user_type: data.claims.user_type,
         email: data.claims.email,
         source: IdentitySource::SessionToken,
+        expires_at: Some(data.claims.exp),
     })
 }
 
@@ -290,6 +294,7 @@ fn identity_from_claims(claims: &HashMap<String, String>) -> Option<Identity> {
         user_type,
         email: email.cloned(),
         source: IdentitySource::Authorizer,
+        expires_at: None,
     })
 }
 

@@ -46,15 +46,34 @@ pub async fn create<'e>(
     .await
 }
 
-/// Upstream's `createGuestUser`: `guest-<number>`, with an unusable random
-/// password hash. `number` is the caller's (upstream uses `Date.now()`;
-/// callers add randomness so that two guests in one millisecond differ).
-pub async fn create_guest<'e>(
-    db: impl PgExecutor<'e>,
-    number: u128,
-    password_hash: &str,
-) -> sqlx::Result<User> {
-    create(db, &format!("guest-{number}"), password_hash).await
+/// Upstream's `createGuestUser`: `guest-<number>`. `number` is the
+/// caller's (upstream uses `Date.now()`; callers add randomness so that two
+/// guests in one millisecond differ). A guest has no password (`NULL`):
+/// upstream stores the hash of a random UUID, which nobody can use either,
+/// and its login treats `NULL` as "cannot sign in with a password".
+pub async fn create_guest<'e>(db: impl PgExecutor<'e>, number: u128) -> sqlx::Result<User> {
+    sqlx::query_as(r#"INSERT INTO "User" (email) VALUES ($1) RETURNING id, email, password"#)
+        .bind(format!("guest-{number}"))
+        .fetch_one(db)
+        .await
+}
+
+/// Serialises work on one e-mail address until the transaction ends.
+///
+/// Upstream's `"User".email` has no unique index (an existing database may
+/// hold duplicates, so we cannot add one), and "is it taken?" followed by
+/// "insert" races: two registrations of one address could both succeed.
+/// This transaction-scoped advisory lock on the address makes the second
+/// wait until the first commits, then see its row. It is released with the
+/// transaction (commit, rollback, or a dropped connection); the key is
+/// namespaced so that it cannot meet another advisory lock by accident;
+/// waiting is bounded by the connection's `statement_timeout`.
+pub async fn lock_email(tx: &mut sqlx::PgConnection, email: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('User.email:' || $1, 0))")
+        .bind(email)
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 /// Makes sure a user that API Gateway's authorizer vouched for has a row,
