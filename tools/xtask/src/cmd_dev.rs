@@ -44,7 +44,11 @@ fn migrate_and_serve(root: &Path, url: &str, signals: &Receiver<i32>) -> Result<
     let mut watch = spawn_watch(root, url)?;
     println!();
     println!("Backend running at {BASE_URL}");
-    println!("Try:  curl -H \"Authorization: Bearer $TOKEN\" {BASE_URL}/api/history");
+    println!("Sign in as a guest, then list your chats:");
+    println!(
+        "  TOKEN=$(curl -s -X POST {BASE_URL}/api/auth/guest | sed -E 's/.*\"token\":\"([^\"]+)\".*/\\1/')"
+    );
+    println!("  curl -H \"Authorization: Bearer $TOKEN\" {BASE_URL}/api/history");
     println!("Press Ctrl-C to stop.");
     println!();
 
