@@ -16,6 +16,10 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 
+mod chat;
+
+pub use chat::{ChatConfig, ModelConfig, OpenAiConfig};
+
 /// Why a configuration could not be read. Always names the variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -61,9 +61,32 @@ where
         .await
 }
 
-/// Initialises logging for the process, once.
+/// Runs an HTTP function whose responses stream (Lambda response
+/// streaming): as [`run_http`], with a body that is sent as it is produced.
+/// The concurrent streaming runtime serves `AWS_LAMBDA_MAX_CONCURRENCY`
+/// streams at once on Lambda Managed Instances, one at a time elsewhere.
+pub async fn run_http_streaming<H, Fut, B>(function: &'static str, handler: H) -> Result<(), Error>
+where
+    H: Fn(Request, AppState) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ApiResult<Response<B>>> + Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + From<String> + Unpin + Send + 'static,
+    B::Error: Into<Error> + Send + std::fmt::Debug,
+{
+    init_tracing();
+    require_lambda_environment(function)?;
+    let state = start(function).await?;
+    let snapshot_guard = Arc::new(PoolSnapshotGuard(state.db.clone()));
+    lambda_http::streaming_runtime_concurrent(with_db_cleanup(state, handler))
+        .register_snapstart_resource(snapshot_guard)
+        .run_concurrent()
+        .await
+}
+
+/// Initialises logging for the process; later calls do nothing, so that a
+/// `main` may log before [`run_http`] does.
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(lambda_runtime::tracing::init_default_subscriber);
 }
 
 /// Steps 2 to 4 of the module docs: configuration, pool, shutdown hook.
