@@ -90,6 +90,18 @@ impl TestApp {
         read(run_with_cleanup(&self.state, request, handler).await)
     }
 
+    /// Invokes `handler` through the cleanup wrapper and hands back the
+    /// response as it is, for bodies that stream (read them with
+    /// [`read_body`] or frame by frame).
+    pub async fn call_raw<H, Fut, B>(&self, handler: H, request: Request) -> Response<B>
+    where
+        H: FnOnce(Request, AppState) -> Fut,
+        Fut: Future<Output = ApiResult<Response<B>>> + Send,
+        B: From<String>,
+    {
+        run_with_cleanup(&self.state, request, handler).await
+    }
+
     /// Waits for connections on their way back to the pool, and returns
     /// how many are still checked out (0 unless something leaked).
     pub async fn checked_out_after_settling(&self) -> u32 {
@@ -138,6 +150,28 @@ pub fn sign_token(claims: &Value, secret: &str) -> String {
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
     )
     .expect("an HS256 token")
+}
+
+/// Reads a response whose body streams, to its end.
+pub async fn read_body<B>(response: Response<B>) -> TestResponse
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt;
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .expect("the body reads to its end")
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    TestResponse {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        json: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    }
 }
 
 /// Reads a response.

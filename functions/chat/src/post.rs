@@ -323,6 +323,9 @@ async fn stream_reply(task: StreamTask) {
 
     while matches!(ending, Ending::Completed) {
         tokio::select! {
+            // The title first when both are ready: the stream's bytes are
+            // then the same every time for the same reply.
+            biased;
             // A new chat's title, when the model has written it.
             written = &mut title, if !title.is_terminated() => {
                 if let Some(name) = written.ok().and_then(|t| title::clean(&t)) {
