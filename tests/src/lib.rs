@@ -8,6 +8,7 @@
 //! API ([`lambda_api`]). The tests themselves live in `tests/`, one file
 //! per subject; their names say what they prove.
 
+pub mod ai_sdk;
 pub mod database;
 pub mod lambda_api;
 pub mod process;

@@ -1060,3 +1060,111 @@ async fn resuming_follows_upstreams_rules_of_visibility_and_existence() {
         .await;
     assert_eq!(response.status, 401);
 }
+
+// ---------------------------------------------------------------------------
+// The AI SDK reads it, as useChat does
+
+#[tokio::test]
+async fn the_ai_sdks_own_reader_makes_the_saved_message_of_the_stream() {
+    let f = fixture(&[], offline_chat(&[])).await;
+    let chat_id = Uuid::new_v4();
+    let response = f
+        .call(
+            post(
+                &f.ada.token,
+                &message_body(chat_id, Uuid::new_v4(), "Hello there"),
+            ),
+            Shape::HttpV2,
+        )
+        .await;
+    let saved = f.messages(chat_id).await;
+    let saved_parts = &saved[1].1;
+    let message_id = events(&response.text)[0]["messageId"].clone();
+    for version in integration_tests::ai_sdk::VERSIONS {
+        let read = integration_tests::ai_sdk::read(version, &response.text);
+        assert!(read.errors.is_empty(), "{version}: {:?}", read.errors);
+        assert_eq!(read.message["id"], message_id, "{version}");
+        assert_eq!(read.message["role"], "assistant", "{version}");
+        assert_eq!(
+            read.message["parts"],
+            json!([
+                {"type": "step-start"},
+                {"type": "text", "text": OfflineModel::reply_text("Hello there"), "state": "done"},
+                {"type": "data-chat-title", "data": "Hello there"},
+            ]),
+            "{version}"
+        );
+        // What useChat shows is what a reload of the chat shows.
+        assert_eq!(&read.message["parts"], saved_parts, "{version}");
+    }
+}
+
+#[tokio::test]
+async fn the_ai_sdk_reports_a_reply_that_broke_off_with_its_words_so_far() {
+    let script = Scripted {
+        deltas: vec![Ok("Half"), Err("gone")],
+        ..Scripted::default()
+    };
+    let f = fixture(&[], scripted_chat(script, &[])).await;
+    let chat_id = Uuid::new_v4();
+    let response = f
+        .call(
+            post(&f.ada.token, &message_body(chat_id, Uuid::new_v4(), "Hi")),
+            Shape::HttpV2,
+        )
+        .await;
+    for version in integration_tests::ai_sdk::VERSIONS {
+        let read = integration_tests::ai_sdk::read(version, &response.text);
+        assert_eq!(
+            read.errors,
+            vec!["Oops, an error occurred!".to_owned()],
+            "{version}"
+        );
+        assert_eq!(read.message["parts"][1]["text"], "Half", "{version}");
+    }
+}
+
+#[tokio::test]
+async fn the_ai_sdk_reads_a_resumed_stream_and_keeps_its_part_transient() {
+    let f = fixture(&[], offline_chat(&[])).await;
+    let chat_id = Uuid::new_v4();
+    f.call(
+        post(
+            &f.ada.token,
+            &message_body(chat_id, Uuid::new_v4(), "Resume"),
+        ),
+        Shape::HttpV2,
+    )
+    .await;
+    let response = f
+        .call(
+            ApiRequest::get(&format!("/api/chat/{chat_id}/stream")).bearer(&f.ada.token),
+            Shape::HttpV2,
+        )
+        .await;
+    for version in integration_tests::ai_sdk::VERSIONS {
+        let read = integration_tests::ai_sdk::read(version, &response.text);
+        assert!(read.errors.is_empty(), "{version}");
+        // Transient data parts reach onData, not the message's parts.
+        let parts = read
+            .message
+            .get("parts")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        assert_eq!(parts, 0, "{version}: {}", read.message);
+    }
+}
+
+#[test]
+fn a_stream_the_ai_sdk_cannot_read_fails_the_check() {
+    let result = std::panic::catch_unwind(|| {
+        integration_tests::ai_sdk::read(
+            "ai6",
+            "data: {\"type\":\"start\"}\n\ndata: {\"type\":\"no-such-chunk\"}\n\n",
+        )
+    });
+    assert!(
+        result.is_err(),
+        "an unreadable stream must fail the test that sent it"
+    );
+}

@@ -407,12 +407,21 @@ async fn save_reply(db: Db, turn: Turn, produced: Arc<Mutex<Produced>>, end: Str
     let result: sqlx::Result<()> = async {
         let mut conn = db.pool().acquire().await?;
         if !text.is_empty() {
+            // The message as the AI SDK assembles it from the stream, which
+            // is what upstream's `onFinish` saves: the step, the text, and
+            // the title part if one was sent.
+            let mut parts = vec![
+                json!({"type": "step-start"}),
+                json!({"type": "text", "text": text, "state": "done"}),
+            ];
+            if let Some(title) = &new_title {
+                parts.push(json!({"type": "data-chat-title", "data": title}));
+            }
             let reply = NewMessage {
                 id: turn.assistant_message_id,
                 chat_id: turn.chat_id,
                 role: "assistant".to_owned(),
-                // What the AI SDK's `onFinish` hands upstream to save.
-                parts: json!([{"type": "step-start"}, {"type": "text", "text": text, "state": "done"}]),
+                parts: serde_json::Value::Array(parts),
                 attachments: json!([]),
                 created_at: models::now(),
             };
