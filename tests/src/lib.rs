@@ -161,9 +161,10 @@ where
 {
     use http_body_util::BodyExt;
     let (parts, body) = response.into_parts();
-    let bytes = body
-        .collect()
+    // A stream that never ends must fail the test, not hang it.
+    let bytes = tokio::time::timeout(std::time::Duration::from_secs(60), body.collect())
         .await
+        .expect("the body ends within a minute")
         .expect("the body reads to its end")
         .to_bytes();
     let text = String::from_utf8_lossy(&bytes).into_owned();

@@ -59,6 +59,10 @@ const TEXT_PART: &str = "text-1";
 /// `onError`).
 pub const ERROR_TEXT: &str = "Oops, an error occurred!";
 
+/// How long a finished reply waits for a new chat's title still being
+/// written.
+const TITLE_GRACE: Duration = Duration::from_secs(2);
+
 /// What the client sees when the reply ran out of time.
 pub const TIMEOUT_TEXT: &str = "The reply took too long and was stopped.";
 
@@ -118,7 +122,9 @@ pub async fn post(
     drop(conn);
 
     let prompt = prompt(&history, &body);
-    let first_token_timeout = chat.config().first_token_timeout;
+    // The model bounds its own start (and says why it gave up); this is
+    // the backstop, a little later.
+    let first_token_timeout = chat.config().first_token_timeout + Duration::from_secs(1);
     let reply = match tokio::time::timeout(first_token_timeout, chat.model().reply(prompt)).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(error)) => return Err(offline(error)),
@@ -359,6 +365,20 @@ async fn stream_reply(task: StreamTask) {
     // No more words are wanted: stop the model (for a provider, this
     // closes its connection, which stops the generation it bills).
     drop(reply);
+    // A short reply can end before the model's title call returns; a new
+    // chat's title is worth a short wait.
+    if matches!(ending, Ending::Completed)
+        && !title.is_terminated()
+        && let Ok(Ok(written)) =
+            tokio::time::timeout_at(deadline.min(Instant::now() + TITLE_GRACE), &mut title).await
+        && let Some(name) = title::clean(&written)
+    {
+        let chunk = Chunk::ChatTitle { data: &name }.to_sse();
+        lock(&produced).title = Some(name);
+        if !send(chunk).await {
+            ending = Ending::ClientGone;
+        }
+    }
     drop(title);
 
     let (end, closing) = match ending {

@@ -158,7 +158,10 @@ impl OpenAiConfig {
         };
         Ok(Self {
             base_url,
-            api_key: env.get("OPENAI_API_KEY").map(SecretString::from),
+            // A key pasted with its line break still works.
+            api_key: env
+                .get("OPENAI_API_KEY")
+                .map(|key| SecretString::from(key.trim().to_owned())),
             title_model: env
                 .get("OPENAI_TITLE_MODEL")
                 .unwrap_or_else(|| default_model.clone()),

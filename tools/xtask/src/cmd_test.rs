@@ -12,7 +12,7 @@ use signal_hook::consts::SIGTERM;
 use crate::child::{Event, exit_code, next_event};
 use crate::database::Database;
 use crate::signals;
-use crate::tools::{cargo, ensure_nextest};
+use crate::tools::{cargo, ensure_cargo_lambda, ensure_nextest};
 
 /// Returns nextest's exit code. A private database is removed afterwards
 /// whatever happened, so each run starts from an empty cluster.
@@ -20,6 +20,9 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<u8> {
     let started = Instant::now();
     let signals = signals::listen()?;
     ensure_nextest()?;
+    // The end-to-end test runs the backend under `cargo lambda watch`.
+    ensure_cargo_lambda()?;
+    build_binaries(root)?;
     let db = Database::from_env_or_start(&root.join("target/devdb/test"))?;
     let outcome = run_nextest(root, &db, nextest_args, &signals);
     let cleanup = db.remove();
@@ -30,6 +33,21 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<u8> {
     let code = outcome?;
     cleanup.context("Failed to remove the private test database")?;
     Ok(code)
+}
+
+/// Builds every function's binary first: the tests that run them as
+/// processes (and `cargo lambda watch`) then start at once, and nextest,
+/// which builds test targets only, never runs a stale one.
+fn build_binaries(root: &Path) -> Result<()> {
+    let status = Command::new(cargo())
+        .args(["build", "--workspace", "--bins"])
+        .current_dir(root)
+        .status()
+        .context("Failed to run cargo build")?;
+    if !status.success() {
+        anyhow::bail!("Failed to build the functions ({status})");
+    }
+    Ok(())
 }
 
 fn run_nextest(
