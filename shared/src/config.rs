@@ -79,7 +79,7 @@ impl Config {
     }
 }
 
-/// Where the database is and how the pool treats its connections: the seed's
+/// Where the database is and how the pool treats its connections: the Node.js design's
 /// `postgres(url, { max, idle_timeout, connect_timeout })`, plus the bounds
 /// that a Lambda environment needs.
 #[derive(Clone)]
@@ -119,9 +119,9 @@ pub struct PoolSize {
     pub reason: &'static str,
 }
 
-/// The seed's `max: 10`, used where the process may serve many requests at
+/// The Node.js design's `max: 10`, used where the process may serve many requests at
 /// once (outside Lambda).
-pub const SEED_POOL_MAX: u32 = 10;
+pub const DEFAULT_POOL_MAX: u32 = 10;
 
 impl DbConfig {
     fn read(function: &'static str, env: &Env<'_>) -> Result<Self, ConfigError> {
@@ -319,8 +319,8 @@ fn pool_size(env: &Env<'_>) -> Result<PoolSize, ConfigError> {
     let in_lambda = env.get("AWS_LAMBDA_RUNTIME_API").is_some();
     if !in_lambda {
         return Ok(PoolSize {
-            max: SEED_POOL_MAX,
-            reason: "outside Lambda, many requests may run at once: the seed's default",
+            max: DEFAULT_POOL_MAX,
+            reason: "outside Lambda, many requests may run at once: the Node.js design's default",
         });
     }
     // Lambda Managed Instances run AWS_LAMBDA_MAX_CONCURRENCY invocations
@@ -451,7 +451,7 @@ mod tests {
     const URL: &str = "postgres://app:s3cr3t-pw@db.example.com:5432/chat";
 
     #[test]
-    fn defaults_follow_the_seed_outside_lambda() {
+    fn defaults_follow_the_node_design_outside_lambda() {
         let c = config(&[("POSTGRES_URL", URL)]).expect("valid config");
         assert_eq!(c.db.pool_max.max, 10);
         assert_eq!(c.db.idle_timeout, Duration::from_secs(20));

@@ -1,4 +1,4 @@
-//! The seed's rule, "don't create new clients; use the shared pool", checked
+//! The Node.js design's rule, "don't create new clients; use the shared pool", checked
 //! on the source: only `shared` builds a pool, and only the migrate
 //! function opens a connection of its own.
 

@@ -1,5 +1,5 @@
 //! The process-wide pool, as `main` uses it: built once, shared by every
-//! invocation through `with_db_cleanup`, and closed by the seed's
+//! invocation through `with_db_cleanup`, and closed by the Node.js design's
 //! `close_all_connections()`. One test in this file: the global is per
 //! process.
 
@@ -52,7 +52,7 @@ async fn the_global_pool_serves_every_invocation_and_close_all_connections_empti
     }
     assert_eq!(db.backends("chat-backend:history").await, 1);
 
-    // The seed's helpers exist under both names and change nothing.
+    // The Node.js design's helpers exist under both names and change nothing.
     release_connection().await;
     close_db_connection().await;
     assert_eq!(db.backends("chat-backend:history").await, 1);

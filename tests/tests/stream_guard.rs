@@ -1,4 +1,4 @@
-//! The stream guard, the seed's try/finally around streamed responses: its
+//! The stream guard, the Node.js design's try/finally around streamed responses: its
 //! end work runs exactly once however the stream ends, and the leak check
 //! waits for the stream rather than mistaking its work for a leak.
 

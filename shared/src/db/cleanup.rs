@@ -1,6 +1,6 @@
 //! `with_db_cleanup`: the wrapper every HTTP handler goes through.
 //!
-//! The seed's `withDbCleanup(handler)` runs the handler and, in `finally`,
+//! The Node.js design's `withDbCleanup(handler)` runs the handler and, in `finally`,
 //! releases its connection. Here the cleanup is structural: whatever way
 //! the handler ends (a response, an error, a panic, or its deadline), the
 //! wrapper

@@ -1,4 +1,4 @@
-//! The process-wide pool: the seed's one shared client, in a `once_cell`.
+//! The process-wide pool: the Node.js design's one shared client, in a `once_cell`.
 //!
 //! Only the edge touches it: `runtime` builds it at start and hands clones
 //! of the [`Db`] to the cleanup wrapper, and [`super::close_all_connections`]

@@ -1,13 +1,13 @@
-//! The seed's connection helpers: release, its old alias, and close-all.
+//! The Node.js design's connection helpers: release, its old alias, and close-all.
 
 use std::time::{Duration, Instant};
 
 use super::{Db, global};
 
-/// The bound on closing the pool, as the seed's `end({ timeout: 5 })`.
+/// The bound on closing the pool, as the Node.js design's `end({ timeout: 5 })`.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The seed's `releaseConnection()`. Connections go back to the pool when
+/// The Node.js design's `releaseConnection()`. Connections go back to the pool when
 /// their handle is dropped, so there is nothing to do but say so; the
 /// cleanup wrapper calls it after every handler, on every path, and then
 /// checks that the connections really did go back.
@@ -15,11 +15,11 @@ pub async fn release_connection() {
     tracing::debug!("Connection released back to the pool");
 }
 
-/// The seed's `closeDbConnection`, kept for callers written against that
+/// The Node.js design's `closeDbConnection`, kept for callers written against that
 /// name: the same as [`release_connection`].
 pub use self::release_connection as close_db_connection;
 
-/// The seed's `closeAllConnections()`: closes the process's pool, waiting at
+/// The Node.js design's `closeAllConnections()`: closes the process's pool, waiting at
 /// most 5 seconds for checked-out connections to come back, and logs the
 /// outcome. Idempotent; a request after it gets a clean "unavailable" error.
 /// Called by the shutdown hook that every function registers.

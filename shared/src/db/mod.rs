@@ -3,7 +3,7 @@
 //!
 //! This is the design document's connection management, in Rust:
 //!
-//! | seed (Node.js)                      | here                                      |
+//! | Node.js design                      | here                                      |
 //! |-------------------------------------|-------------------------------------------|
 //! | one `postgres()` client             | [`global`]: one [`Db`] in a `once_cell`   |
 //! | `max`, `idle_timeout`, `connect_timeout` | [`crate::config::DbConfig`], [`pool`] |

@@ -1,4 +1,4 @@
-//! The stream guard: the seed's try/finally around streamed responses.
+//! The stream guard: the Node.js design's try/finally around streamed responses.
 //!
 //! A streamed response outlives its handler: the handler returns the
 //! response head at once, and the body keeps producing chunks afterwards.
