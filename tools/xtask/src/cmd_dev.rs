@@ -49,6 +49,11 @@ fn migrate_and_serve(root: &Path, url: &str, signals: &Receiver<i32>) -> Result<
         "  TOKEN=$(curl -s -X POST {BASE_URL}/api/auth/guest | sed -E 's/.*\"token\":\"([^\"]+)\".*/\\1/')"
     );
     println!("  curl -H \"Authorization: Bearer $TOKEN\" {BASE_URL}/api/history");
+    println!("Chat (the reply streams in, word by word):");
+    println!(
+        "  curl -N {BASE_URL}/api/chat -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n    \
+         -d '{{\"id\":\"'$(cat /proc/sys/kernel/random/uuid)'\",\"message\":{{\"id\":\"'$(cat /proc/sys/kernel/random/uuid)'\",\"role\":\"user\",\"parts\":[{{\"type\":\"text\",\"text\":\"Hello\"}}]}},\"selectedChatModel\":\"chat-model\",\"selectedVisibilityType\":\"private\"}}'"
+    );
     println!("Press Ctrl-C to stop.");
     println!();
 
