@@ -129,7 +129,12 @@ fn spawn_watch(root: &Path, url: &str) -> Result<Child> {
         cmd.env("AUTH_SECRET", DEV_AUTH_SECRET);
     }
     if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "info");
+        // cargo lambda watch logs its whole configuration at info when it
+        // stops; the functions' own info lines are what a developer wants.
+        cmd.env(
+            "RUST_LOG",
+            "info,cargo_lambda_watch=warn,cargo_lambda=warn,tokio_graceful_shutdown=warn",
+        );
     }
     cmd.spawn().context("Failed to start cargo lambda watch")
 }
