@@ -107,6 +107,23 @@ pub struct DbConfig {
     pub max_lifetime: Duration,
     /// `chat-backend:<function>`: how the server tells our connections apart.
     pub application_name: String,
+    /// What stands between us and PostgreSQL (`DB_POOLER`): nothing, or a
+    /// transaction-mode pooler such as PgBouncer or RDS Proxy.
+    pub pooler: Pooler,
+}
+
+/// What stands between the functions and PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooler {
+    /// Nothing, or a pooler in session mode (`DB_POOLER` unset, `none` or
+    /// `session`): connections are PostgreSQL sessions.
+    Direct,
+    /// A transaction-mode pooler (`DB_POOLER=transaction`: PgBouncer in
+    /// transaction mode, RDS Proxy): a client connection has a server
+    /// connection only during a transaction, so no session state may be
+    /// set, statements are prepared unnamed, and each invocation's work is
+    /// one transaction (see `db::sql` and `db::Session`).
+    Transaction,
 }
 
 /// The pool's maximum size and where that number came from, so that the
@@ -137,13 +154,36 @@ impl DbConfig {
         };
         let application_name = format!("chat-backend:{function}");
         let (connect_options, redacted_url) = parse_database_url(var, &raw)?;
-        let statement_timeout = env.secs("DB_STATEMENT_TIMEOUT_SECS", 10)?;
+        let pooler = match env.get("DB_POOLER").as_deref().map(str::trim) {
+            None | Some("none" | "session") => Pooler::Direct,
+            Some("transaction") => Pooler::Transaction,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    var: "DB_POOLER",
+                    reason: "it must be `none`, `session` or `transaction`".into(),
+                });
+            }
+        };
         let mut connect_options = connect_options.application_name(&application_name);
+        let statement_timeout = match pooler {
+            Pooler::Direct => env.secs("DB_STATEMENT_TIMEOUT_SECS", 10)?,
+            // A pooler would hand a session setting to whichever client
+            // comes next (PgBouncer refuses the startup `options` outright),
+            // and any SET, even SET LOCAL or set_config, pins an RDS Proxy
+            // session. Behind one, set statement_timeout on the role or the
+            // database instead (see the README).
+            Pooler::Transaction => None,
+        };
         if let Some(timeout) = statement_timeout {
             // Sent in the startup packet, so it costs no round trip and no
             // session state is set after connecting.
             connect_options = connect_options
                 .options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+        }
+        if pooler == Pooler::Transaction {
+            // A startup parameter PgBouncer does not know makes it refuse
+            // the connection; PostgreSQL's default suits us.
+            connect_options = connect_options.extra_float_digits(None);
         }
         Ok(Self {
             connect_options,
@@ -154,6 +194,7 @@ impl DbConfig {
             statement_timeout,
             max_lifetime: env.secs_nonzero("DB_MAX_LIFETIME_SECS", 1800)?,
             application_name,
+            pooler,
         })
     }
 
@@ -202,6 +243,7 @@ impl fmt::Debug for DbConfig {
             .field("statement_timeout", &self.statement_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("application_name", &self.application_name)
+            .field("pooler", &self.pooler)
             .finish()
     }
 }

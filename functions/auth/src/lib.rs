@@ -136,10 +136,10 @@ async fn guest(request: &Request, state: &AppState) -> ApiResult<Response<Body>>
     require_secret(state)?;
     // Upstream's guest sign-in reads no body; a huge one is still refused.
     refuse_large_body(request)?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.session().await?;
     // No password (see the crate docs on why `NULL`).
     let guest = user::create_guest(&mut *conn, guest_number()).await?;
-    drop(conn);
+    conn.finish().await?;
     tracing::info!(user_id = %guest.id, "guest signed in");
     signed_in(state, guest.id, &guest.email, UserType::Guest)
 }
@@ -152,7 +152,8 @@ async fn register(request: &Request, state: &AppState) -> ApiResult<Response<Bod
     // be held for nothing.
     let hash = password::hash(&credentials.password).await?;
 
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.session().await?;
+    // Its own transaction (a savepoint, when the session already is one).
     let mut tx = conn.begin().await?;
     user::lock_email(&mut tx, &credentials.email).await?;
     if !user::get_by_email(&mut *tx, &credentials.email)
@@ -169,6 +170,7 @@ async fn register(request: &Request, state: &AppState) -> ApiResult<Response<Bod
     // left behind that the caller was never told about.
     let response = signed_in(state, user.id, &user.email, UserType::Regular)?;
     tx.commit().await?;
+    conn.finish().await?;
     tracing::info!(user_id = %user.id, "user registered");
     Ok(response)
 }
@@ -176,10 +178,10 @@ async fn register(request: &Request, state: &AppState) -> ApiResult<Response<Bod
 async fn login(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     require_secret(state)?;
     let credentials = Credentials::for_login(request)?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.session().await?;
     let users = user::get_by_email(&mut *conn, &credentials.email).await?;
     // Returned before bcrypt's tens of milliseconds: nothing more to read.
-    drop(conn);
+    conn.finish().await?;
     // Upstream's `const [user] = users`: the first of any duplicates.
     let user = users.into_iter().next();
     let stored = user.as_ref().map(|u| u.password.clone());
@@ -206,7 +208,7 @@ async fn session(request: &Request, state: &AppState) -> ApiResult<Response<Body
     let user = user::get_by_id(&mut *conn, identity.user_id)
         .await?
         .ok_or_else(unauthorized)?;
-    drop(conn);
+    conn.finish().await?;
     let expires = identity
         .expires_at
         .and_then(|exp| chrono::DateTime::from_timestamp(i64::try_from(exp).ok()?, 0))

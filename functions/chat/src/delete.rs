@@ -23,6 +23,7 @@ pub async fn delete(request: &Request, state: &AppState) -> ApiResult<Response<C
         return Err(forbidden());
     }
     let deleted = chat::delete_by_id(&mut *conn, id).await?;
+    conn.finish().await?;
     tracing::info!(chat_id = %id, "chat deleted");
     ui_stream::json(&deleted).map_err(ApiError::internal)
 }

@@ -119,7 +119,7 @@ pub async fn post(
     stream::create(&mut *tx, turn_started.stream_id, body.chat_id).await?;
     tx.commit().await?;
     // The model may take minutes; the connection goes back now.
-    drop(conn);
+    conn.finish().await?;
 
     let prompt = prompt(&history, &body);
     // The model bounds its own start (and says why it gave up); this is
@@ -425,7 +425,7 @@ async fn save_reply(db: Db, turn: Turn, produced: Arc<Mutex<Produced>>, end: Str
         (produced.text.clone(), produced.title.clone())
     };
     let result: sqlx::Result<()> = async {
-        let mut conn = db.pool().acquire().await?;
+        let mut conn = db.session().await?;
         if !text.is_empty() {
             // The message as the AI SDK assembles it from the stream, which
             // is what upstream's `onFinish` saves: the step, the text, and
@@ -450,7 +450,7 @@ async fn save_reply(db: Db, turn: Turn, produced: Arc<Mutex<Produced>>, end: Str
         if let Some(new_title) = new_title.filter(|t| *t != turn.title) {
             chats::update_title(&mut *conn, turn.chat_id, &new_title).await?;
         }
-        Ok(())
+        conn.finish().await
     }
     .await;
     match result {

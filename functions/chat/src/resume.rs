@@ -48,7 +48,7 @@ pub async fn resume(
         return Err(ApiError::new(ErrorType::NotFound, Surface::Stream));
     }
     let messages = message::get_by_chat_id(&mut *conn, chat_id).await?;
-    drop(conn);
+    conn.finish().await?;
     let recent_reply = messages
         .last()
         .filter(|m| m.role == "assistant" && requested_at - m.created_at <= RECENT);

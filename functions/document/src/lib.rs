@@ -68,6 +68,7 @@ async fn versions(request: &Request, state: &AppState) -> ApiResult<Response<Bod
     if first.user_id != caller.user_id {
         return Err(forbidden());
     }
+    conn.finish().await?;
     response::ok(&versions)
 }
 
@@ -94,6 +95,7 @@ async fn save(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
         )
         .await?;
         if let Some(saved) = saved {
+            conn.finish().await?;
             return response::ok(&[saved]);
         }
     }
@@ -119,6 +121,7 @@ async fn delete_after(request: &Request, state: &AppState) -> ApiResult<Response
         return Err(forbidden());
     }
     let deleted = document::delete_after(&mut *conn, id, timestamp).await?;
+    conn.finish().await?;
     tracing::info!(deleted = deleted.len(), "deleted document versions");
     response::ok(&deleted)
 }

@@ -42,12 +42,14 @@ async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     let page = chat::page_by_user_id(&mut *conn, caller.user_id, limit, cursor)
         .await?
         .ok_or_else(|| ApiError::bad_request("The chat given as the page cursor was not found."))?;
+    conn.finish().await?;
     response::ok(&page)
 }
 
 async fn delete_all(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     let (caller, mut conn) = authenticate(request, state, Surface::Chat).await?;
     let deleted_count = chat::delete_all_by_user_id(&mut *conn, caller.user_id).await?;
+    conn.finish().await?;
     tracing::info!(deleted_count, "deleted the caller's chats");
     response::ok(&Deleted { deleted_count })
 }

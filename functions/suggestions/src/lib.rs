@@ -53,5 +53,6 @@ async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     {
         return Err(forbidden());
     }
+    conn.finish().await?;
     response::ok(&suggestions)
 }

@@ -57,6 +57,7 @@ async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
         return Err(ApiError::new(ErrorType::Forbidden, Surface::Vote));
     }
     let votes = vote::get_by_chat_id(&mut *conn, chat_id).await?;
+    conn.finish().await?;
     response::ok(&votes)
 }
 
@@ -83,6 +84,7 @@ async fn cast(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     {
         return Err(not_found().with_cause("The message is not in this chat."));
     }
+    conn.finish().await?;
     Ok(response::text(StatusCode::OK, VOTED))
 }
 

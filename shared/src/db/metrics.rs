@@ -23,6 +23,10 @@ pub struct PoolMetrics {
     pub(crate) leaks: AtomicU64,
     /// Invocations run through the cleanup wrapper or a stream guard.
     pub(crate) invocations: AtomicU64,
+    /// Sessions taken ([`super::Db::session`]).
+    pub(crate) acquisitions: AtomicU64,
+    /// Time spent taking them, in microseconds.
+    pub(crate) acquire_micros: AtomicU64,
 }
 
 /// A copy of [`PoolMetrics`] at one moment.
@@ -40,11 +44,21 @@ pub struct MetricsSnapshot {
     pub leaks: u64,
     /// See [`PoolMetrics`].
     pub invocations: u64,
+    /// See [`PoolMetrics`].
+    pub acquisitions: u64,
+    /// See [`PoolMetrics`].
+    pub acquire_micros: u64,
 }
 
 impl PoolMetrics {
     pub(crate) fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_acquire(&self, took: std::time::Duration) {
+        Self::inc(&self.acquisitions);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.acquire_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
     /// The current totals.
@@ -57,6 +71,8 @@ impl PoolMetrics {
             timed_out: get(&self.timed_out),
             leaks: get(&self.leaks),
             invocations: get(&self.invocations),
+            acquisitions: get(&self.acquisitions),
+            acquire_micros: get(&self.acquire_micros),
         }
     }
 }

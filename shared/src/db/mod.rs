@@ -24,10 +24,13 @@ mod lifecycle;
 mod metrics;
 pub mod pool;
 pub mod queries;
+mod session;
+pub mod sql;
 mod stream_guard;
 
 pub use cleanup::{run_with_cleanup, with_db_cleanup};
 pub use lifecycle::{close_all_connections, close_db_connection, release_connection};
 pub use metrics::{MetricsSnapshot, PoolMetrics};
 pub use pool::Db;
+pub use session::Session;
 pub use stream_guard::{StreamEnd, StreamGuard};

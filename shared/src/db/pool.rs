@@ -28,7 +28,7 @@ use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
 use super::metrics::PoolMetrics;
-use crate::config::DbConfig;
+use crate::config::{DbConfig, Pooler};
 
 /// After a handler is cancelled, connections released within this window
 /// are drained with a bound (see the module docs).
@@ -58,6 +58,8 @@ struct Shared {
     abandoned_at_ms: AtomicU64,
     epoch: Instant,
     application_name: String,
+    /// The database is reached through a transaction-mode pooler.
+    transaction_pooler: bool,
 }
 
 impl Shared {
@@ -95,7 +97,9 @@ impl Db {
             abandoned_at_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             application_name: config.application_name.clone(),
+            transaction_pooler: config.pooler == Pooler::Transaction,
         });
+        super::sql::use_named_statements(config.pooler == Pooler::Direct);
         let idle_timeout = config.idle_timeout;
         // A ping answers in well under a millisecond on a healthy path;
         // leave room in the acquire bound to open a new connection instead.
@@ -158,6 +162,11 @@ impl Db {
     pub fn checked_out(&self) -> u32 {
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
         self.pool.size().saturating_sub(idle)
+    }
+
+    /// Whether the database is reached through a transaction-mode pooler.
+    pub fn behind_transaction_pooler(&self) -> bool {
+        self.shared.transaction_pooler
     }
 
     /// The `application_name` this pool's connections carry.

@@ -23,13 +23,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
-use sqlx::Postgres;
-use sqlx::pool::PoolConnection;
 use uuid::Uuid;
 
 use super::{ApiError, ApiResult, ErrorType, Surface};
 use crate::AppState;
 use crate::config::AuthConfig;
+use crate::db::Session;
 use crate::db::queries::user;
 
 /// Upstream's `UserType`: it decides the daily message allowance.
@@ -192,12 +191,12 @@ pub fn identify(request: &Request, auth: &AuthConfig) -> Option<Identity> {
     }
 }
 
-/// Identifies the caller, takes the invocation's connection, and checks
-/// that the database agrees; or answers `unauthorized:<surface>`.
+/// Identifies the caller, takes the invocation's connection (a
+/// [`Session`]), and checks that the database agrees; or answers
+/// `unauthorized:<surface>`.
 ///
-/// The connection is handed back for the rest of the handler's work: one
-/// invocation, one connection. (Separate acquisitions back to back would
-/// each wait for the previous connection's return, or open another.) No
+/// The session is handed back for the rest of the handler's work, which
+/// ends with [`Session::finish`]: one invocation, one connection. No
 /// connection is taken for a request that carries no valid identity.
 ///
 /// A token outlives nothing: if its user has been deleted, it is refused.
@@ -207,10 +206,10 @@ pub async fn authenticate(
     request: &Request,
     state: &AppState,
     surface: Surface,
-) -> ApiResult<(Identity, PoolConnection<Postgres>)> {
+) -> ApiResult<(Identity, Session)> {
     let unauthorized = || ApiError::new(ErrorType::Unauthorized, surface);
     let identity = identify(request, &state.config.auth).ok_or_else(unauthorized)?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut conn = state.db.session().await?;
     match identity.source {
         IdentitySource::SessionToken => {
             if !user::exists(&mut *conn, identity.user_id).await? {

@@ -1,6 +1,7 @@
 //! `"Chat"`: chats, history pages, and deletion with everything that hangs
 //! off a chat.
 
+use crate::db::sql;
 use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -15,7 +16,7 @@ pub async fn save<'e>(
     title: &str,
     visibility: &str,
 ) -> sqlx::Result<Chat> {
-    sqlx::query_as(
+    sql::query_as(
         r#"INSERT INTO "Chat" (id, "createdAt", "userId", title, visibility)
            VALUES ($1, $2, $3, $4, $5)
            RETURNING id, "createdAt", title, "userId", visibility"#,
@@ -31,7 +32,7 @@ pub async fn save<'e>(
 
 /// Upstream's `getChatById`.
 pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Chat>> {
-    sqlx::query_as(
+    sql::query_as(
         r#"SELECT id, "createdAt", title, "userId", visibility FROM "Chat" WHERE id = $1"#,
     )
     .bind(id)
@@ -46,7 +47,7 @@ pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Op
 /// same moment waits, then fails on its foreign key, rather than making
 /// this delete fail.
 pub async fn delete_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Chat>> {
-    sqlx::query_as(
+    sql::query_as(
         r#"WITH target AS (SELECT id FROM "Chat" WHERE id = $1 FOR UPDATE),
                 votes AS (DELETE FROM "Vote_v2" WHERE "chatId" IN (SELECT id FROM target)),
                 messages AS (DELETE FROM "Message_v2" WHERE "chatId" IN (SELECT id FROM target)),
@@ -66,7 +67,7 @@ pub async fn delete_all_by_user_id<'e>(
     db: impl PgExecutor<'e>,
     user_id: Uuid,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+    sql::query_scalar(
         r#"WITH target AS (SELECT id FROM "Chat" WHERE "userId" = $1 FOR UPDATE),
                 votes AS (DELETE FROM "Vote_v2" WHERE "chatId" IN (SELECT id FROM target)),
                 messages AS (DELETE FROM "Message_v2" WHERE "chatId" IN (SELECT id FROM target)),
@@ -114,12 +115,12 @@ pub async fn page_by_user_id<'e>(
     limit: u32,
     cursor: Cursor,
 ) -> sqlx::Result<Option<ChatPage>> {
-    let (sql, cursor_id) = match cursor {
+    let (statement, cursor_id) = match cursor {
         Cursor::Newest => (PAGE_NEWEST, None),
         Cursor::StartingAfter(id) => (PAGE_NEWER_THAN, Some(id)),
         Cursor::EndingBefore(id) => (PAGE_OLDER_THAN, Some(id)),
     };
-    let rows: Vec<PageRow> = sqlx::query_as(sql)
+    let rows: Vec<PageRow> = sql::query_as(statement)
         .bind(user_id)
         .bind(i64::from(limit) + 1)
         .bind(cursor_id)
@@ -209,7 +210,7 @@ pub async fn update_visibility<'e>(
     id: Uuid,
     visibility: &str,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(r#"UPDATE "Chat" SET visibility = $2 WHERE id = $1"#)
+    let done = sql::query(r#"UPDATE "Chat" SET visibility = $2 WHERE id = $1"#)
         .bind(id)
         .bind(visibility)
         .execute(db)
@@ -223,7 +224,7 @@ pub async fn update_title<'e>(
     id: Uuid,
     title: &str,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(r#"UPDATE "Chat" SET title = $2 WHERE id = $1"#)
+    let done = sql::query(r#"UPDATE "Chat" SET title = $2 WHERE id = $1"#)
         .bind(id)
         .bind(title)
         .execute(db)

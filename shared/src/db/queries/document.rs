@@ -1,5 +1,6 @@
 //! `"Document"`: documents, one row per saved version.
 
+use crate::db::sql;
 use chrono::NaiveDateTime;
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -20,7 +21,7 @@ pub async fn save<'e>(
     content: &str,
     user_id: Uuid,
 ) -> sqlx::Result<Option<Document>> {
-    sqlx::query_as(
+    sql::query_as(
         r#"INSERT INTO "Document" (id, "createdAt", title, content, text, "userId")
            SELECT $1, GREATEST($2, max("createdAt") + interval '1 millisecond'), $3, $4, $5, $6
            FROM "Document" WHERE id = $1
@@ -40,7 +41,7 @@ pub async fn save<'e>(
 /// The owner of document `id`: the owner of its first version, as upstream
 /// decides it (without reading every version's content).
 pub async fn owner<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar(
+    sql::query_scalar(
         r#"SELECT "userId" FROM "Document" WHERE id = $1 ORDER BY "createdAt" ASC LIMIT 1"#,
     )
     .bind(id)
@@ -50,7 +51,7 @@ pub async fn owner<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option
 
 /// Upstream's `getDocumentsById`: every version, oldest first.
 pub async fn get_versions<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Vec<Document>> {
-    sqlx::query_as(
+    sql::query_as(
         r#"SELECT id, "createdAt", title, content, text, "userId"
            FROM "Document" WHERE id = $1 ORDER BY "createdAt" ASC"#,
     )
@@ -61,7 +62,7 @@ pub async fn get_versions<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result
 
 /// Upstream's `getDocumentById`: the latest version.
 pub async fn get_latest<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Document>> {
-    sqlx::query_as(
+    sql::query_as(
         r#"SELECT id, "createdAt", title, content, text, "userId"
            FROM "Document" WHERE id = $1 ORDER BY "createdAt" DESC LIMIT 1"#,
     )
@@ -78,7 +79,7 @@ pub async fn delete_after<'e>(
     id: Uuid,
     timestamp: NaiveDateTime,
 ) -> sqlx::Result<Vec<Document>> {
-    sqlx::query_as(
+    sql::query_as(
         r#"WITH suggestions AS (
                DELETE FROM "Suggestion" WHERE "documentId" = $1 AND "documentCreatedAt" > $2
            ),

@@ -1,5 +1,6 @@
 //! `"Suggestion"`: edits proposed for a version of a document.
 
+use crate::db::sql;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ pub async fn save_all<'e>(
     if suggestions.is_empty() {
         return Ok(0);
     }
-    let done = sqlx::query(
+    let done = sql::query(
         r#"INSERT INTO "Suggestion" (id, "documentId", "documentCreatedAt", "originalText",
                                      "suggestedText", description, "isResolved", "userId", "createdAt")
            SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamp[], $4::text[], $5::text[],
@@ -38,7 +39,7 @@ pub async fn get_by_document_id<'e>(
     db: impl PgExecutor<'e>,
     document_id: Uuid,
 ) -> sqlx::Result<Vec<Suggestion>> {
-    sqlx::query_as(
+    sql::query_as(
         r#"SELECT id, "documentId", "documentCreatedAt", "originalText", "suggestedText",
                   description, "isResolved", "userId", "createdAt"
            FROM "Suggestion" WHERE "documentId" = $1 ORDER BY "createdAt" ASC, id ASC"#,

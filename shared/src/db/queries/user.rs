@@ -1,5 +1,6 @@
 //! `"User"`: accounts and guests.
 
+use crate::db::sql;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -8,7 +9,7 @@ use crate::models::User;
 /// Upstream's `getUser`: the users with this e-mail address (upstream
 /// allows duplicates; a well-kept database has at most one).
 pub async fn get_by_email<'e>(db: impl PgExecutor<'e>, email: &str) -> sqlx::Result<Vec<User>> {
-    sqlx::query_as(r#"SELECT id, email, password FROM "User" WHERE email = $1 ORDER BY id"#)
+    sql::query_as(r#"SELECT id, email, password FROM "User" WHERE email = $1 ORDER BY id"#)
         .bind(email)
         .fetch_all(db)
         .await
@@ -16,7 +17,7 @@ pub async fn get_by_email<'e>(db: impl PgExecutor<'e>, email: &str) -> sqlx::Res
 
 /// The user with this id.
 pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<User>> {
-    sqlx::query_as(r#"SELECT id, email, password FROM "User" WHERE id = $1"#)
+    sql::query_as(r#"SELECT id, email, password FROM "User" WHERE id = $1"#)
         .bind(id)
         .fetch_optional(db)
         .await
@@ -24,7 +25,7 @@ pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Op
 
 /// Whether a user with this id exists (a session token outlives nothing).
 pub async fn exists<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar(r#"SELECT EXISTS (SELECT 1 FROM "User" WHERE id = $1)"#)
+    sql::query_scalar(r#"SELECT EXISTS (SELECT 1 FROM "User" WHERE id = $1)"#)
         .bind(id)
         .fetch_one(db)
         .await
@@ -37,7 +38,7 @@ pub async fn create<'e>(
     email: &str,
     password_hash: &str,
 ) -> sqlx::Result<User> {
-    sqlx::query_as(
+    sql::query_as(
         r#"INSERT INTO "User" (email, password) VALUES ($1, $2) RETURNING id, email, password"#,
     )
     .bind(email)
@@ -52,7 +53,7 @@ pub async fn create<'e>(
 /// upstream stores the hash of a random UUID, which nobody can use either,
 /// and its login treats `NULL` as "cannot sign in with a password".
 pub async fn create_guest<'e>(db: impl PgExecutor<'e>, number: u128) -> sqlx::Result<User> {
-    sqlx::query_as(r#"INSERT INTO "User" (email) VALUES ($1) RETURNING id, email, password"#)
+    sql::query_as(r#"INSERT INTO "User" (email) VALUES ($1) RETURNING id, email, password"#)
         .bind(format!("guest-{number}"))
         .fetch_one(db)
         .await
@@ -69,7 +70,7 @@ pub async fn create_guest<'e>(db: impl PgExecutor<'e>, number: u128) -> sqlx::Re
 /// namespaced so that it cannot meet another advisory lock by accident;
 /// waiting is bounded by the connection's `statement_timeout`.
 pub async fn lock_email(tx: &mut sqlx::PgConnection, email: &str) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('User.email:' || $1, 0))")
+    sql::query("SELECT pg_advisory_xact_lock(hashtextextended('User.email:' || $1, 0))")
         .bind(email)
         .execute(tx)
         .await?;
@@ -82,7 +83,7 @@ pub async fn lock_email(tx: &mut sqlx::PgConnection, email: &str) -> sqlx::Resul
 pub async fn ensure_exists<'e>(db: impl PgExecutor<'e>, id: Uuid, email: &str) -> sqlx::Result<()> {
     // email is varchar(64) upstream.
     let email: String = email.chars().take(64).collect();
-    sqlx::query(r#"INSERT INTO "User" (id, email) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"#)
+    sql::query(r#"INSERT INTO "User" (id, email) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"#)
         .bind(id)
         .bind(email)
         .execute(db)

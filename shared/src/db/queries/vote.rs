@@ -1,5 +1,6 @@
 //! `"Vote_v2"`: thumbs up and down on assistant messages.
 
+use crate::db::sql;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -23,7 +24,7 @@ pub async fn vote<'e>(
     message_id: Uuid,
     vote: VoteType,
 ) -> sqlx::Result<Vote> {
-    sqlx::query_as(
+    sql::query_as(
         r#"INSERT INTO "Vote_v2" ("chatId", "messageId", "isUpvoted") VALUES ($1, $2, $3)
            ON CONFLICT ("chatId", "messageId") DO UPDATE SET "isUpvoted" = EXCLUDED."isUpvoted"
            RETURNING "chatId", "messageId", "isUpvoted""#,
@@ -45,7 +46,7 @@ pub async fn vote_in_chat<'e>(
     message_id: Uuid,
     vote: VoteType,
 ) -> sqlx::Result<Option<Vote>> {
-    sqlx::query_as(
+    sql::query_as(
         r#"INSERT INTO "Vote_v2" ("chatId", "messageId", "isUpvoted")
            SELECT "chatId", id, $3 FROM "Message_v2" WHERE id = $2 AND "chatId" = $1
            FOR KEY SHARE
@@ -61,7 +62,7 @@ pub async fn vote_in_chat<'e>(
 
 /// Upstream's `getVotesByChatId`.
 pub async fn get_by_chat_id<'e>(db: impl PgExecutor<'e>, chat_id: Uuid) -> sqlx::Result<Vec<Vote>> {
-    sqlx::query_as(
+    sql::query_as(
         r#"SELECT "chatId", "messageId", "isUpvoted" FROM "Vote_v2"
            WHERE "chatId" = $1 ORDER BY "messageId""#,
     )

@@ -1,0 +1,81 @@
+//! A handler's connection: one per invocation.
+//!
+//! [`Db::session`] takes the invocation's one connection (a handler that
+//! asked the pool for each statement would wait for its own previous
+//! connection's return, or open another). Where the database is reached
+//! through a transaction-mode pooler (`DB_POOLER=transaction`), the session
+//! is a transaction: the pooler hands the client a server connection only
+//! for the length of a transaction, and the unnamed statements of pooler
+//! mode (see [`super::sql`]) must stay on one server connection from
+//! preparation to execution. [`Session::finish`] commits it; a session
+//! dropped without finishing is rolled back, so a handler that fails
+//! half-way writes nothing in pooler mode.
+
+use std::ops::{Deref, DerefMut};
+use std::time::Instant;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, Postgres, Transaction};
+
+use super::Db;
+
+/// The invocation's connection (see the module docs).
+pub struct Session {
+    inner: Inner,
+}
+
+enum Inner {
+    /// Direct to PostgreSQL: statements stand alone (each is its own
+    /// transaction unless the handler begins one).
+    Plain(PoolConnection<Postgres>),
+    /// Through a transaction-mode pooler: the whole invocation is one
+    /// transaction.
+    Transaction(Transaction<'static, Postgres>),
+}
+
+impl Session {
+    /// Ends the invocation's database work: in pooler mode, commits it.
+    /// Answer the client only after this, so that what it was told was
+    /// written is.
+    pub async fn finish(self) -> sqlx::Result<()> {
+        match self.inner {
+            Inner::Plain(_) => Ok(()),
+            Inner::Transaction(tx) => tx.commit().await,
+        }
+    }
+}
+
+impl Deref for Session {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match &self.inner {
+            Inner::Plain(conn) => conn,
+            Inner::Transaction(tx) => tx,
+        }
+    }
+}
+
+impl DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match &mut self.inner {
+            Inner::Plain(conn) => conn,
+            Inner::Transaction(tx) => tx,
+        }
+    }
+}
+
+impl Db {
+    /// The invocation's connection: see the module docs. The time it took
+    /// is counted in the pool's metrics.
+    pub async fn session(&self) -> sqlx::Result<Session> {
+        let started = Instant::now();
+        let inner = if self.behind_transaction_pooler() {
+            Inner::Transaction(self.pool().begin().await?)
+        } else {
+            Inner::Plain(self.pool().acquire().await?)
+        };
+        self.metrics().record_acquire(started.elapsed());
+        Ok(Session { inner })
+    }
+}
