@@ -41,6 +41,35 @@ fn server_url() -> &'static str {
     })
 }
 
+/// The variable that puts the functions behind a transaction-mode pooler:
+/// the pooler's URL (any database; each test's own is substituted).
+/// `cargo xtask test` sets it for its pass through PgBouncer.
+pub const POOLER_URL_VAR: &str = "TEST_DB_POOLER_URL";
+
+/// The pooler the functions reach the server through in this run, if any
+/// ([`POOLER_URL_VAR`]). Test fixtures and checks always go direct.
+pub fn pooler_url() -> Option<String> {
+    std::env::var(POOLER_URL_VAR)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// What the functions read as their environment for the server: its URL,
+/// and `DB_POOLER` when they reach it through a pooler.
+fn functions_var(name: &str) -> Option<String> {
+    match (name, pooler_url()) {
+        ("POSTGRES_URL", Some(url)) => Some(url),
+        ("POSTGRES_URL", None) => Some(server_url().to_owned()),
+        ("DB_POOLER", Some(_)) => Some("transaction".to_owned()),
+        _ => None,
+    }
+}
+
+/// The test server, as a pooler in front of it must reach it.
+pub fn server_upstream() -> devdb::Upstream {
+    devdb::Upstream::from_url(server_url()).expect("the test server URL parses")
+}
+
 fn admin_config(database: &str) -> DbConfig {
     // Tests run dozens of databases on one server: keep each pool small.
     let lookup = |name: &str| match name {
@@ -188,7 +217,13 @@ impl TestDb {
     /// A pool configuration for this database: the defaults of a process
     /// outside Lambda, with `function` naming its connections.
     pub fn config(&self, function: &'static str) -> DbConfig {
-        admin_config(&self.name).with_application_name(&format!("chat-backend:{function}"))
+        let lookup = |name: &str| match name {
+            "DB_POOL_MAX" => Some("2".to_owned()),
+            _ => functions_var(name),
+        };
+        shared::config::Config::from_lookup(function, lookup)
+            .map(|config| config.db.with_database(&self.name))
+            .unwrap_or_else(|error| panic!("the test server URL is unusable: {error}"))
     }
 
     /// A configuration read from `vars` (plus `POSTGRES_URL` pointing at
@@ -200,19 +235,43 @@ impl TestDb {
         function: &'static str,
         vars: &[(&str, &str)],
     ) -> shared::config::Config {
+        self.config_from(function, functions_var("POSTGRES_URL"), vars)
+    }
+
+    /// [`TestDb::config_with`], with the functions reaching the server
+    /// through the transaction-mode pooler at `pooler_url` (any database
+    /// of it; this one is substituted).
+    pub fn config_through_pooler(
+        &self,
+        function: &'static str,
+        pooler_url: &str,
+        vars: &[(&str, &str)],
+    ) -> shared::config::Config {
+        let mut all = vec![("DB_POOLER", "transaction")];
+        all.extend_from_slice(vars);
+        self.config_from(function, Some(pooler_url.to_owned()), &all)
+    }
+
+    fn config_from(
+        &self,
+        function: &'static str,
+        url: Option<String>,
+        vars: &[(&str, &str)],
+    ) -> shared::config::Config {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let lookup = move |name: &str| {
             if name == "POSTGRES_URL" {
-                return Some(server_url().to_owned());
+                return url.clone();
             }
             // A later entry overrides an earlier one; a blank value unsets.
             vars.iter()
                 .rev()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
+                .or_else(|| functions_var(name))
         };
         let mut config = shared::config::Config::from_lookup(function, lookup)
             .unwrap_or_else(|error| panic!("invalid test configuration: {error}"));
@@ -247,6 +306,24 @@ impl TestDb {
         .fetch_one(self.observer())
         .await
         .expect("pg_stat_activity is readable")
+    }
+
+    /// Waits (up to `bound`) until the server shows `expected` backends of
+    /// `application_name` on this database, and returns the last count.
+    pub async fn wait_for_backends(
+        &self,
+        application_name: &str,
+        expected: i64,
+        bound: Duration,
+    ) -> i64 {
+        let start = std::time::Instant::now();
+        loop {
+            let n = self.backends(application_name).await;
+            if n == expected || start.elapsed() > bound {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Runs a statement on this database (test set-up and fault injection).

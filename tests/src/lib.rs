@@ -70,7 +70,12 @@ impl TestApp {
     pub fn new(db: &TestDb, function: &'static str, vars: &[(&str, &str)]) -> TestApp {
         let mut all = vec![("AUTH_SECRET", TEST_AUTH_SECRET)];
         all.extend_from_slice(vars);
-        let config = db.config_with(function, &all);
+        Self::with_config(db, db.config_with(function, &all))
+    }
+
+    /// A process with the configuration `config` (say, from
+    /// [`TestDb::config_through_pooler`]), checked through `db`.
+    pub fn with_config(db: &TestDb, config: shared::config::Config) -> TestApp {
         TestApp {
             state: AppState::new(Db::connect_lazy(&config.db), config),
             observer: db.observer().clone(),

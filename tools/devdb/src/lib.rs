@@ -13,6 +13,8 @@
 //!   they run as the `postgres` system user;
 //! - `location` picks where the files go, falling back to the temp dir when that
 //!   user cannot reach the requested directory;
+//! - `pgbouncer` puts PgBouncer in transaction mode in front of a server
+//!   ([`PgBouncer`]), for testing the functions as they run behind a pooler;
 //! - `lock` serialises concurrent callers (one process per test) on a lock file;
 //! - `server` runs `initdb`/`pg_ctl`/`pg_isready` on the data directory, with
 //!   `pidfile` reading `postmaster.pid` and `log_tail` quoting `server.log` in errors.
@@ -32,6 +34,7 @@ mod bin_dir;
 mod location;
 mod lock;
 mod log_tail;
+mod pgbouncer;
 mod pidfile;
 mod run_as;
 mod server;
@@ -43,6 +46,7 @@ use anyhow::{Context, Result, bail};
 
 pub use bin_dir::find_bin_dir;
 use lock::DirLock;
+pub use pgbouncer::{PgBouncer, Upstream};
 use run_as::RunAs;
 use server::Server;
 

@@ -181,7 +181,7 @@ fn server_options(port: u16) -> String {
     )
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).context("Failed to find a free port")?;
     let port = listener
         .local_addr()

@@ -1,10 +1,14 @@
-//! `cargo xtask test`: the whole suite under cargo-nextest, with a database.
+//! `cargo xtask test`: the whole suite under cargo-nextest, with a database,
+//! then the API's tests a second time with the functions behind PgBouncer in
+//! transaction mode (`DB_POOLER=transaction`), as they run behind PgBouncer
+//! or RDS Proxy in production.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use devdb::{PgBouncer, Upstream};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use signal_hook::consts::SIGTERM;
@@ -12,7 +16,14 @@ use signal_hook::consts::SIGTERM;
 use crate::child::{Event, exit_code, next_event};
 use crate::database::Database;
 use crate::signals;
-use crate::tools::{cargo, ensure_cargo_lambda, ensure_nextest};
+use crate::tools::{cargo, ensure_cargo_lambda, ensure_nextest, ensure_pgbouncer};
+
+/// The test binaries that go through the API's routes: run again behind
+/// PgBouncer. (The others count server backends or run processes of their
+/// own, which a pooler in between would only blur.)
+const POOLER_PASS: &str = "package(integration-tests) & (binary(auth) | binary(history) \
+     | binary(vote) | binary(document) | binary(suggestions) | binary(chat) \
+     | binary(chat_openai) | binary(ownership) | binary(queries))";
 
 /// Returns nextest's exit code. A private database is removed afterwards
 /// whatever happened, so each run starts from an empty cluster.
@@ -24,7 +35,16 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<u8> {
     ensure_cargo_lambda()?;
     build_binaries(root)?;
     let db = Database::from_env_or_start(&root.join("target/devdb/test"))?;
-    let outcome = run_nextest(root, &db, nextest_args, &signals);
+    let mut outcome = run_nextest(root, &db, nextest_args, None, &signals);
+    // The pooler pass belongs to the whole suite; a run narrowed by
+    // arguments is someone looking at particular tests.
+    if nextest_args.is_empty() && !matches!(outcome, Err(_) | Ok(130..)) {
+        let pooled = run_through_pgbouncer(root, &db, &signals);
+        outcome = match (outcome, pooled) {
+            (Ok(0), pooled) => pooled,
+            (first, _) => first,
+        };
+    }
     let cleanup = db.remove();
     println!(
         "cargo xtask test: finished in {:.1} s",
@@ -50,10 +70,29 @@ fn build_binaries(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The API's tests again ([`POOLER_PASS`]), with the functions reaching the
+/// database through PgBouncer in transaction mode.
+fn run_through_pgbouncer(
+    root: &Path,
+    db: &Database,
+    signals: &std::sync::mpsc::Receiver<i32>,
+) -> Result<u8> {
+    ensure_pgbouncer()?;
+    let upstream = Upstream::from_url(&db.url)?;
+    let bouncer = PgBouncer::start(&upstream, 5).context("Failed to start PgBouncer")?;
+    println!(
+        "cargo xtask test: the API's tests again, through PgBouncer (transaction mode) on port {}",
+        bouncer.port()
+    );
+    let args = ["-E".to_owned(), POOLER_PASS.to_owned()];
+    run_nextest(root, db, &args, Some(&bouncer.url("postgres")), signals)
+}
+
 fn run_nextest(
     root: &Path,
     db: &Database,
     nextest_args: &[String],
+    pooler_url: Option<&str>,
     signals: &std::sync::mpsc::Receiver<i32>,
 ) -> Result<u8> {
     let mut cmd = Command::new(cargo());
@@ -62,6 +101,9 @@ fn run_nextest(
         .current_dir(root);
     if db.is_private() {
         cmd.env("DATABASE_URL", &db.url);
+    }
+    if let Some(url) = pooler_url {
+        cmd.env("TEST_DB_POOLER_URL", url);
     }
     let mut child = cmd.spawn().context("Failed to run cargo nextest")?;
     loop {

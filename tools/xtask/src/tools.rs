@@ -60,3 +60,41 @@ pub fn ensure_cargo_lambda() -> Result<()> {
     }
     Ok(())
 }
+
+/// PgBouncer, for the suite's pass behind a transaction-mode pooler:
+/// installed with apt when missing and allowed (as root, or with sudo).
+pub fn ensure_pgbouncer() -> Result<()> {
+    let installed = || {
+        Command::new("pgbouncer")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+            || std::path::Path::new("/usr/sbin/pgbouncer").is_file()
+    };
+    if installed() {
+        return Ok(());
+    }
+    println!("pgbouncer is not installed: installing it with apt-get");
+    let root = nix::unistd::geteuid().is_root();
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        cmd.args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let _ = apt(&["update", "-q"]);
+    if !apt(&["install", "-y", "-q", "pgbouncer"]) || !installed() {
+        bail!(
+            "Failed to install pgbouncer (the tests run the API behind it): install Debian's \
+             `pgbouncer` package, or your system's, yourself"
+        );
+    }
+    Ok(())
+}
