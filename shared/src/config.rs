@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 
 mod chat;
+pub mod tls;
 
 pub use chat::{ChatConfig, ModelConfig, OpenAiConfig};
 
@@ -154,6 +155,7 @@ impl DbConfig {
         };
         let application_name = format!("chat-backend:{function}");
         let (connect_options, redacted_url) = parse_database_url(var, &raw)?;
+        let connect_options = tls::configure(var, connect_options, env)?;
         let pooler = match env.get("DB_POOLER").as_deref().map(str::trim) {
             None | Some("none" | "session") => Pooler::Direct,
             Some("transaction") => Pooler::Transaction,
