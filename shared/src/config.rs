@@ -16,6 +16,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 
+use crate::db::emf::EmfConfig;
+
 mod chat;
 pub mod tls;
 
@@ -111,6 +113,8 @@ pub struct DbConfig {
     /// What stands between us and PostgreSQL (`DB_POOLER`): nothing, or a
     /// transaction-mode pooler such as PgBouncer or RDS Proxy.
     pub pooler: Pooler,
+    /// The pool's metrics as CloudWatch EMF lines (`DB_METRICS`), or none.
+    pub metrics: Option<EmfConfig>,
 }
 
 /// What stands between the functions and PostgreSQL.
@@ -195,6 +199,7 @@ impl DbConfig {
             connect_timeout: env.secs_nonzero("DB_CONNECT_TIMEOUT_SECS", 10)?,
             statement_timeout,
             max_lifetime: env.secs_nonzero("DB_MAX_LIFETIME_SECS", 1800)?,
+            metrics: read_metrics(function, env)?,
             application_name,
             pooler,
         })
@@ -246,6 +251,7 @@ impl fmt::Debug for DbConfig {
             .field("max_lifetime", &self.max_lifetime)
             .field("application_name", &self.application_name)
             .field("pooler", &self.pooler)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -441,6 +447,41 @@ fn replace_path(redacted: &str, database: &str) -> String {
     }
 }
 
+/// `DB_METRICS`: `emf` prints the pool's metrics as CloudWatch embedded
+/// metric format lines, `off` does not; unset, it is on in Lambda (where
+/// `AWS_LAMBDA_FUNCTION_NAME` is set) and off elsewhere.
+fn read_metrics(function: &str, env: &Env<'_>) -> Result<Option<EmfConfig>, ConfigError> {
+    let lambda_name = env.get("AWS_LAMBDA_FUNCTION_NAME");
+    let on = match env.get("DB_METRICS").as_deref().map(str::trim) {
+        None => lambda_name.is_some(),
+        Some("emf") => true,
+        Some("off") => false,
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                var: "DB_METRICS",
+                reason: "it must be `emf` or `off`".into(),
+            });
+        }
+    };
+    if !on {
+        return Ok(None);
+    }
+    let every = env.parse::<u64>("DB_METRICS_EVERY")?.unwrap_or(1);
+    if every == 0 {
+        return Err(ConfigError::Invalid {
+            var: "DB_METRICS_EVERY",
+            reason: "it must be at least 1 (set DB_METRICS=off for no metrics)".into(),
+        });
+    }
+    Ok(Some(EmfConfig {
+        namespace: env
+            .get("DB_METRICS_NAMESPACE")
+            .unwrap_or_else(|| "ChatBackend".to_owned()),
+        function_name: lambda_name.unwrap_or_else(|| function.to_owned()),
+        every,
+    }))
+}
+
 /// The environment seen through a lookup function, with typed getters.
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
@@ -621,5 +662,43 @@ mod tests {
             .expect("valid config");
         assert_eq!(c.db.statement_timeout, None);
         assert_eq!(c.db.connect_options().get_options(), None);
+    }
+
+    #[test]
+    fn emf_metrics_are_on_in_lambda_and_off_elsewhere_unless_asked() {
+        let outside = config(&[("POSTGRES_URL", URL)]).expect("valid");
+        assert_eq!(outside.db.metrics, None);
+        let lambda = config(&[
+            ("POSTGRES_URL", URL),
+            ("AWS_LAMBDA_FUNCTION_NAME", "chat-HistoryFunction-abc"),
+        ])
+        .expect("valid");
+        let emf = lambda.db.metrics.expect("on in Lambda");
+        assert_eq!(emf.function_name, "chat-HistoryFunction-abc");
+        assert_eq!((emf.every, emf.namespace.as_str()), (1, "ChatBackend"));
+        let off = config(&[
+            ("POSTGRES_URL", URL),
+            ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+            ("DB_METRICS", "off"),
+        ])
+        .expect("valid");
+        assert_eq!(off.db.metrics, None);
+        let every = config(&[
+            ("POSTGRES_URL", URL),
+            ("DB_METRICS", "emf"),
+            ("DB_METRICS_EVERY", "50"),
+            ("DB_METRICS_NAMESPACE", "Chat/Prod"),
+        ])
+        .expect("valid")
+        .db
+        .metrics
+        .expect("asked for");
+        assert_eq!((every.every, every.namespace.as_str()), (50, "Chat/Prod"));
+        assert_eq!(every.function_name, "history");
+        for (var, value) in [("DB_METRICS", "prometheus"), ("DB_METRICS_EVERY", "0")] {
+            let error = config(&[("POSTGRES_URL", URL), ("DB_METRICS", "emf"), (var, value)])
+                .expect_err("refused");
+            assert!(error.to_string().contains(var), "{error}");
+        }
     }
 }

@@ -27,6 +27,7 @@ use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
+use super::emf::{EmfReporter, PoolState};
 use super::metrics::PoolMetrics;
 use crate::config::{DbConfig, Pooler};
 
@@ -60,6 +61,8 @@ struct Shared {
     application_name: String,
     /// The database is reached through a transaction-mode pooler.
     transaction_pooler: bool,
+    /// Prints the metrics at the end of invocations, if configured.
+    emf: Option<EmfReporter>,
 }
 
 impl Shared {
@@ -98,6 +101,7 @@ impl Db {
             epoch: Instant::now(),
             application_name: config.application_name.clone(),
             transaction_pooler: config.pooler == Pooler::Transaction,
+            emf: config.metrics.clone().map(EmfReporter::new),
         });
         super::sql::use_named_statements(config.pooler == Pooler::Direct);
         let idle_timeout = config.idle_timeout;
@@ -257,6 +261,15 @@ pub(crate) struct Invocation {
 impl Drop for Invocation {
     fn drop(&mut self) {
         let left = self.db.shared.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
+        if let Some(emf) = &self.db.shared.emf {
+            let idle = u32::try_from(self.db.pool.num_idle()).unwrap_or(u32::MAX);
+            let pool = PoolState {
+                max: self.db.max_connections(),
+                size: self.db.pool.size(),
+                idle,
+            };
+            emf.invocation_ended(self.db.metrics().snapshot(), pool);
+        }
         if left > 0 || self.db.checked_out() == 0 {
             return;
         }
