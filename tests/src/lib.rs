@@ -9,9 +9,15 @@
 //! per subject; their names say what they prove.
 
 pub mod ai_sdk;
+pub mod captured;
 pub mod database;
+pub mod fault_kit;
+pub mod figures;
 pub mod lambda_api;
+pub mod lambda_stream;
+pub mod private_server;
 pub mod process;
+pub mod proxy;
 pub mod requests;
 
 use std::future::Future;

@@ -1,0 +1,116 @@
+//! What a reliability test did, checked and measured, for the report.
+//!
+//! A test opens a [`Scenario`] with what it does and what it checks, adds
+//! figures as it measures them, and calls [`Scenario::passed`] at its end.
+//! The record is printed, and written as JSON to
+//! `$RELIABILITY_FIGURES_DIR/<id>.json` when that variable is set (the
+//! report command sets it: `cargo run -p reliability -- report`). A test
+//! that panics still leaves its record, marked failed, with the figures it
+//! had so far: a failure is a result too.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The variable naming the directory records are written to.
+pub const DIR_VAR: &str = "RELIABILITY_FIGURES_DIR";
+
+/// One scenario's record (see the module docs).
+pub struct Scenario {
+    id: String,
+    group: String,
+    title: String,
+    did: String,
+    checked: String,
+    figures: Vec<(String, String)>,
+    passed: bool,
+}
+
+impl Scenario {
+    /// A record for the test `id` (its function name), in `group` (the
+    /// report's section), titled `title`.
+    pub fn new(group: &str, id: &str, title: &str) -> Scenario {
+        Scenario {
+            id: id.to_owned(),
+            group: group.to_owned(),
+            title: title.to_owned(),
+            did: String::new(),
+            checked: String::new(),
+            figures: Vec::new(),
+            passed: false,
+        }
+    }
+
+    /// What the test does to the system.
+    pub fn did(mut self, what: &str) -> Scenario {
+        self.did = what.to_owned();
+        self
+    }
+
+    /// What it checks afterwards.
+    pub fn checked(mut self, what: &str) -> Scenario {
+        self.checked = what.to_owned();
+        self
+    }
+
+    /// Adds (or replaces) a figure.
+    pub fn figure(&mut self, name: &str, value: impl Display) {
+        let value = value.to_string();
+        match self.figures.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.figures.push((name.to_owned(), value)),
+        }
+    }
+
+    /// Adds a duration, in milliseconds.
+    pub fn millis(&mut self, name: &str, value: Duration) {
+        self.figure(name, format!("{} ms", value.as_millis()));
+    }
+
+    /// Marks the scenario passed (its last line).
+    pub fn passed(mut self) {
+        self.passed = true;
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "group": self.group,
+            "title": self.title,
+            "did": self.did,
+            "checked": self.checked,
+            "figures": self.figures.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+            "result": if self.passed { "passed" } else { "failed" },
+        })
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        let record = self.to_json();
+        eprintln!("reliability record: {record}");
+        let Some(dir) = std::env::var_os(DIR_VAR) else {
+            return;
+        };
+        let dir = std::path::PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!("{}.json", self.id));
+        if let Err(error) = std::fs::write(&path, record.to_string()) {
+            eprintln!("could not write {}: {error}", path.display());
+        }
+    }
+}
+
+/// Percentiles of `samples` (sorted in place): `(p50, p90, p99, max)`.
+pub fn percentiles(samples: &mut [Duration]) -> (Duration, Duration, Duration, Duration) {
+    if samples.is_empty() {
+        return Default::default();
+    }
+    samples.sort();
+    let at = |p: f64| {
+        let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+        samples[index.min(samples.len() - 1)]
+    };
+    (at(0.50), at(0.90), at(0.99), samples[samples.len() - 1])
+}
