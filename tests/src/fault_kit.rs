@@ -144,6 +144,33 @@ pub async fn saved_replies(pool: &sqlx::PgPool, chat_id: Uuid) -> Vec<String> {
         .collect()
 }
 
+/// The upstream schema's tables.
+pub const TABLES: [&str; 7] = [
+    "User",
+    "Chat",
+    "Message_v2",
+    "Vote_v2",
+    "Document",
+    "Suggestion",
+    "Stream",
+];
+
+/// A fingerprint of every row of every table: its row count and a
+/// checksum of its rows, table by table; equal fingerprints, equal data.
+pub async fn fingerprint(pool: &sqlx::PgPool) -> Vec<(String, i64, Option<String>)> {
+    let mut out = Vec::new();
+    for table in TABLES {
+        let (count, sum): (i64, Option<String>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            r#"SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t::text)) FROM "{table}" t"#
+        )))
+        .fetch_one(pool)
+        .await
+        .expect("checksum");
+        out.push((table.to_owned(), count, sum));
+    }
+    out
+}
+
 /// How many messages with `id` are saved.
 pub async fn messages_with_id(pool: &sqlx::PgPool, id: Uuid) -> i64 {
     sqlx::query_scalar(r#"SELECT count(*) FROM "Message_v2" WHERE id = $1"#)
