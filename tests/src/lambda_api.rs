@@ -7,12 +7,14 @@
 //! to `.../invocation/{id}/response` (or `/error`), exactly as it does on
 //! Lambda; it registers its shutdown extension at
 //! `POST /2020-01-01/extension/register`. [`FakeLambda::invoke`] queues an
-//! event and waits for the function's answer.
+//! event and waits for the function's answer; [`FakeLambda::first_poll`]
+//! says when the process first asked for work, the end of what Lambda
+//! bills as init (the benchmarks time cold starts with it).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 /// What a function answered to one invocation.
 #[derive(Debug)]
@@ -54,12 +56,15 @@ struct Inner {
     answers: HashMap<String, oneshot::Sender<Outcome>>,
     extensions_registered: usize,
     init_errors: Vec<Value>,
+    /// When the first `/next` poll came.
+    first_poll: Option<Instant>,
 }
 
 #[derive(Clone)]
 struct AppState {
     queue: Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>,
     inner: Arc<Mutex<Inner>>,
+    polled: Arc<Notify>,
 }
 
 /// A running local Runtime API.
@@ -67,6 +72,7 @@ pub struct FakeLambda {
     addr: SocketAddr,
     sender: mpsc::UnboundedSender<Pending>,
     inner: Arc<Mutex<Inner>>,
+    polled: Arc<Notify>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -75,9 +81,11 @@ impl FakeLambda {
     pub async fn start() -> FakeLambda {
         let (sender, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Mutex::new(Inner::default()));
+        let polled = Arc::new(Notify::new());
         let state = AppState {
             queue: Arc::new(Mutex::new(receiver)),
             inner: inner.clone(),
+            polled: polled.clone(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -101,6 +109,7 @@ impl FakeLambda {
             addr,
             sender,
             inner,
+            polled,
             server,
         }
     }
@@ -153,6 +162,21 @@ impl FakeLambda {
         self.inner.lock().await.extensions_registered
     }
 
+    /// When the function first polled for work, waiting up to `bound`
+    /// for it; `None` if it did not.
+    pub async fn first_poll(&self, bound: Duration) -> Option<Instant> {
+        let wait = async {
+            loop {
+                let polled = self.polled.notified();
+                if let Some(at) = self.inner.lock().await.first_poll {
+                    return at;
+                }
+                polled.await;
+            }
+        };
+        tokio::time::timeout(bound, wait).await.ok()
+    }
+
     /// Errors the function reported at init.
     pub async fn init_errors(&self) -> Vec<Value> {
         self.inner.lock().await.init_errors.clone()
@@ -166,6 +190,9 @@ impl Drop for FakeLambda {
 }
 
 async fn next(State(state): State<AppState>) -> Response {
+    let now = Instant::now();
+    state.inner.lock().await.first_poll.get_or_insert(now);
+    state.polled.notify_waiters();
     // One poller at a time takes the next event; others wait their turn.
     let pending = state.queue.lock().await.recv().await;
     let Some(pending) = pending else {
