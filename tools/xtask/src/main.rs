@@ -9,6 +9,8 @@
 //!   database (default `<workspace>/.devdb`) on its own.
 //! - `cargo xtask dev` runs the backend locally: database, migrations, then
 //!   `cargo lambda watch` on <http://localhost:9000> until Ctrl-C.
+//! - `cargo xtask reliability [--load-secs N]` runs the fault, load and
+//!   security scenarios and writes `docs/reliability.md` from their records.
 //!
 //! A `.env` file is not read: set variables in the shell instead.
 //!
@@ -20,6 +22,7 @@
 mod child;
 mod cmd_db;
 mod cmd_dev;
+mod cmd_reliability;
 mod cmd_test;
 mod database;
 mod signals;
@@ -36,7 +39,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
-    about = "Project commands: test, db, dev"
+    about = "Project commands: test, db, dev, reliability"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,6 +65,13 @@ enum Command {
     },
     /// Run the whole backend locally with `cargo lambda watch`.
     Dev,
+    /// Run the fault, load and security scenarios and write
+    /// docs/reliability.md from what they measured.
+    Reliability {
+        /// How long the load scenario runs, in seconds.
+        #[arg(long, default_value_t = 5)]
+        load_secs: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,5 +93,6 @@ fn run(cli: Cli) -> Result<u8> {
             cmd_db::run(action, &dir).map(|()| 0)
         }
         Command::Dev => cmd_dev::run(&root),
+        Command::Reliability { load_secs } => cmd_reliability::run(&root, load_secs),
     }
 }
