@@ -274,7 +274,7 @@ async fn a_server_out_of_connection_slots_gets_clean_503s_then_recovers_by_itsel
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silently_dropped_network_path_never_hangs_a_request_and_the_next_one_works() {
     let mut record = Scenario::new(GROUP, "silent_network", "The network path drops packets silently")
-        .did("a TCP proxy between function and server stops forwarding without closing: (a) only the pooled connections (a half-open connection, as a thawed environment or a NAT timeout leaves), (b) every connection, old and new, for 4 s")
+        .did("a TCP proxy between function and server stops forwarding without closing: (a) only the pooled connections (a half-open connection, as a thawed environment or a NAT timeout leaves), (b) every connection, old and new, for three requests (about 6 s)")
         .checked("(a) the next request is 200 on a fresh connection; (b) requests answer 503 within the connect timeout (2 s), and once the path is back the next request is 200; nothing checked out, never more than 2 backends");
     let server = PrivateServer::start().await;
     let app = server.app(
@@ -313,7 +313,12 @@ async fn a_silently_dropped_network_path_never_hangs_a_request_and_the_next_one_
     let answer = app.call(history::handle, history_of(&ada)).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     record.millis("(b) first request once the path is back", back.elapsed());
-    assert_eq!(app.checked_out_after_settling().await, 0);
+    // Connection attempts that were stuck in the silent path finish once
+    // it is back; give them time under a loaded machine.
+    assert_eq!(
+        app.db().wait_until_settled(Duration::from_secs(10)).await,
+        0
+    );
     server.proxy.cut_all();
     assert!(server.backends(HISTORY).await <= 2);
     record.passed();
