@@ -142,7 +142,11 @@ fn require_lambda_environment(function: &str) -> Result<(), Error> {
 /// Empties the pool before a SnapStart snapshot, so that no connection is
 /// frozen into it (a restored copy would share the socket with every other
 /// copy). After a restore the pool opens connections as it needs them.
-struct PoolSnapshotGuard(Db);
+///
+/// Public so that the tests can hold a connection open before a snapshot,
+/// which the functions' own init never does (their pool connects on first
+/// use).
+pub struct PoolSnapshotGuard(pub Db);
 
 impl SnapStartResource for PoolSnapshotGuard {
     fn before_snapshot(&self) -> BoxFuture<'_, Result<(), Error>> {

@@ -10,6 +10,16 @@
 //! event and waits for the function's answer; [`FakeLambda::first_poll`]
 //! says when the process first asked for work, the end of what Lambda
 //! bills as init (the benchmarks time cold starts with it).
+//!
+//! Two more parts of the protocol, for the tests of concurrency and
+//! SnapStart: events are handed to as many pollers as ask, and
+//! [`FakeLambda::max_in_flight`] says how many a process held at once (a
+//! Lambda Managed Instances process polls with one worker per slot);
+//! `GET /2018-06-01/runtime/restore/next`, which a process started with
+//! `AWS_LAMBDA_INITIALIZATION_TYPE=snap-start` calls once its init is done,
+//! is held, as Lambda holds it while it takes the snapshot, until
+//! [`FakeLambda::restore`]; restore errors are kept for
+//! [`FakeLambda::restore_errors`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -58,6 +68,13 @@ struct Inner {
     init_errors: Vec<Value>,
     /// When the first `/next` poll came.
     first_poll: Option<Instant>,
+    /// Events handed out and not yet answered, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Whether the process has called `/restore/next`: its snapshot
+    /// would be taken now.
+    snapshot_requested: bool,
+    restore_errors: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -65,6 +82,16 @@ struct AppState {
     queue: Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>,
     inner: Arc<Mutex<Inner>>,
     polled: Arc<Notify>,
+    snapshot: Arc<Snapshot>,
+}
+
+/// The snapshot a SnapStart process waits on at `/restore/next`.
+#[derive(Default)]
+struct Snapshot {
+    /// Wakes whoever waits for the process to reach `/restore/next`.
+    requested: Notify,
+    /// Set when the test lets the process go on: restored.
+    restored: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running local Runtime API.
@@ -73,6 +100,7 @@ pub struct FakeLambda {
     sender: mpsc::UnboundedSender<Pending>,
     inner: Arc<Mutex<Inner>>,
     polled: Arc<Notify>,
+    snapshot: Arc<Snapshot>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -82,10 +110,12 @@ impl FakeLambda {
         let (sender, receiver) = mpsc::unbounded_channel();
         let inner = Arc::new(Mutex::new(Inner::default()));
         let polled = Arc::new(Notify::new());
+        let snapshot = Arc::new(Snapshot::default());
         let state = AppState {
             queue: Arc::new(Mutex::new(receiver)),
             inner: inner.clone(),
             polled: polled.clone(),
+            snapshot: snapshot.clone(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -95,6 +125,8 @@ impl FakeLambda {
             )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            .route("/2018-06-01/runtime/restore/next", get(restore_next))
+            .route("/2018-06-01/runtime/restore/error", post(restore_error))
             .route("/2020-01-01/extension/register", post(register))
             .route("/2020-01-01/extension/event/next", get(extension_next))
             .with_state(state);
@@ -110,6 +142,7 @@ impl FakeLambda {
             sender,
             inner,
             polled,
+            snapshot,
             server,
         }
     }
@@ -131,6 +164,21 @@ impl FakeLambda {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+    }
+
+    /// [`FakeLambda::function_env`] for `function` on `db`, signing tokens
+    /// with [`crate::TEST_AUTH_SECRET`], plus `vars`.
+    pub fn function_env_on(
+        &self,
+        function: &str,
+        db: &crate::TestDb,
+        vars: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
+        let mut env = self.function_env(function);
+        env.push(("POSTGRES_URL".into(), db.url()));
+        env.push(("AUTH_SECRET".into(), crate::TEST_AUTH_SECRET.into()));
+        env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        env
     }
 
     /// Queues `event` for the function and waits (up to `timeout`) for its
@@ -181,6 +229,44 @@ impl FakeLambda {
     pub async fn init_errors(&self) -> Vec<Value> {
         self.inner.lock().await.init_errors.clone()
     }
+
+    /// The most events the function held at once (handed out by `/next`,
+    /// not yet answered).
+    pub async fn max_in_flight(&self) -> usize {
+        self.inner.lock().await.max_in_flight
+    }
+
+    /// Events the function holds right now.
+    pub async fn in_flight(&self) -> usize {
+        self.inner.lock().await.in_flight
+    }
+
+    /// Waits up to `bound` for a SnapStart process to finish its init and
+    /// call `/restore/next` (the moment Lambda takes the snapshot); false
+    /// if it did not.
+    pub async fn snapshot_requested(&self, bound: Duration) -> bool {
+        let wait = async {
+            loop {
+                let requested = self.snapshot.requested.notified();
+                if self.inner.lock().await.snapshot_requested {
+                    return;
+                }
+                requested.await;
+            }
+        };
+        tokio::time::timeout(bound, wait).await.is_ok()
+    }
+
+    /// Answers the held `/restore/next` (and any later one): the process
+    /// is restored from its snapshot.
+    pub fn restore(&self) {
+        self.snapshot.restored.send_replace(true);
+    }
+
+    /// Errors the function reported after a restore.
+    pub async fn restore_errors(&self) -> Vec<Value> {
+        self.inner.lock().await.restore_errors.clone()
+    }
 }
 
 impl Drop for FakeLambda {
@@ -198,6 +284,11 @@ async fn next(State(state): State<AppState>) -> Response {
     let Some(pending) = pending else {
         return StatusCode::GONE.into_response();
     };
+    {
+        let mut inner = state.inner.lock().await;
+        inner.in_flight += 1;
+        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
+    }
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -234,8 +325,10 @@ async fn error(State(state): State<AppState>, Path(id): Path<String>, body: Byte
 }
 
 async fn answer(state: &AppState, id: &str, outcome: Outcome) -> StatusCode {
-    match state.inner.lock().await.answers.remove(id) {
+    let mut inner = state.inner.lock().await;
+    match inner.answers.remove(id) {
         Some(tx) => {
+            inner.in_flight = inner.in_flight.saturating_sub(1);
             let _ = tx.send(outcome);
             StatusCode::ACCEPTED
         }
@@ -246,6 +339,24 @@ async fn answer(state: &AppState, id: &str, outcome: Outcome) -> StatusCode {
 async fn init_error(State(state): State<AppState>, body: Bytes) -> StatusCode {
     let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     state.inner.lock().await.init_errors.push(value);
+    StatusCode::ACCEPTED
+}
+
+async fn restore_next(State(state): State<AppState>) -> StatusCode {
+    let mut restored = state.snapshot.restored.subscribe();
+    state.inner.lock().await.snapshot_requested = true;
+    state.snapshot.requested.notify_waiters();
+    // Lambda answers only once the environment is restored from the
+    // snapshot; until then the process waits here, its init over.
+    match restored.wait_for(|restored| *restored).await {
+        Ok(_) => StatusCode::OK,
+        Err(_) => StatusCode::GONE,
+    }
+}
+
+async fn restore_error(State(state): State<AppState>, body: Bytes) -> StatusCode {
+    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    state.inner.lock().await.restore_errors.push(value);
     StatusCode::ACCEPTED
 }
 
