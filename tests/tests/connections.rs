@@ -6,10 +6,10 @@
 //! the next invocation.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use integration_tests::sampler::BackendSampler;
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestUser};
 use lambda_http::{Body, Request};
 use shared::AppState;
@@ -19,45 +19,6 @@ use shared::http::{ApiResult, response};
 use uuid::Uuid;
 
 const HISTORY: &str = "chat-backend:history";
-
-/// Records the most backends of `application_name` the server shows while
-/// it runs, sampling every few milliseconds.
-struct BackendSampler {
-    max: Arc<AtomicI64>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl BackendSampler {
-    fn start(db: &TestDb, application_name: &'static str) -> BackendSampler {
-        let max = Arc::new(AtomicI64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let pool = db.observer().clone();
-        let name = db.name().to_owned();
-        let (max2, stop2) = (max.clone(), stop.clone());
-        let task = tokio::spawn(async move {
-            while !stop2.load(Ordering::Relaxed) {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
-                )
-                .bind(&name)
-                .bind(application_name)
-                .fetch_one(&pool)
-                .await
-                .expect("sample pg_stat_activity");
-                max2.fetch_max(n, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(3)).await;
-            }
-        });
-        BackendSampler { max, stop, task }
-    }
-
-    async fn stop(self) -> i64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.task.await.expect("sampler");
-        self.max.load(Ordering::Relaxed)
-    }
-}
 
 async fn user_with_chats(app: &TestApp, n: usize) -> TestUser {
     let user = app.user("ada@example.com", UserType::Regular).await;
@@ -499,6 +460,9 @@ async fn a_backend_terminated_by_the_server_does_not_fail_the_next_invocation() 
             wait_for_backends(&db, HISTORY, 0, Duration::from_secs(2)).await,
             0
         );
+        // A connection used less than DB_CHECK_AFTER_IDLE_MS ago is handed
+        // out unchecked; this one has been idle for longer.
+        tokio::time::sleep(Duration::from_millis(150)).await;
 
         let response = app.call(history::handle, list(&ada)).await;
         assert_eq!(response.status, 200, "round {round}: {}", response.text);
