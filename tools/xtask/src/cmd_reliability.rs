@@ -84,13 +84,12 @@ fn postgres_version() -> String {
                 .output()
                 .ok()
         })
-        .map(|out| {
+        // "postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"
+        .and_then(|out| {
             String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .rsplit(' ')
-                .next()
-                .unwrap_or("")
-                .to_owned()
+                .split_whitespace()
+                .nth(2)
+                .map(str::to_owned)
         })
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "(version unknown)".to_owned())
