@@ -17,8 +17,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::db::emf::EmfConfig;
+pub use credentials::CredentialSource;
 
 mod chat;
+pub mod credentials;
 pub mod tls;
 
 pub use chat::{ChatConfig, ModelConfig, OpenAiConfig};
@@ -115,6 +117,13 @@ pub struct DbConfig {
     pub pooler: Pooler,
     /// The pool's metrics as CloudWatch EMF lines (`DB_METRICS`), or none.
     pub metrics: Option<EmfConfig>,
+    /// Where the password comes from: the URL, Secrets Manager or IAM.
+    pub credentials: CredentialSource,
+    /// An idle connection is pinged before it is handed out only once it
+    /// has sat idle this long (`DB_CHECK_AFTER_IDLE_MS`, default 100; 0
+    /// pings every time): under load a connection goes straight from one
+    /// invocation to the next, and a ping would add a round trip to each.
+    pub check_after_idle: Duration,
 }
 
 /// What stands between the functions and PostgreSQL.
@@ -200,6 +209,10 @@ impl DbConfig {
             statement_timeout,
             max_lifetime: env.secs_nonzero("DB_MAX_LIFETIME_SECS", 1800)?,
             metrics: read_metrics(function, env)?,
+            credentials: CredentialSource::read(env)?,
+            check_after_idle: Duration::from_millis(
+                env.parse::<u64>("DB_CHECK_AFTER_IDLE_MS")?.unwrap_or(100),
+            ),
             application_name,
             pooler,
         })
@@ -252,6 +265,8 @@ impl fmt::Debug for DbConfig {
             .field("application_name", &self.application_name)
             .field("pooler", &self.pooler)
             .field("metrics", &self.metrics)
+            .field("credentials", &self.credentials)
+            .field("check_after_idle", &self.check_after_idle)
             .finish()
     }
 }

@@ -190,13 +190,17 @@ async fn connect(config: &MigrateConfig) -> Result<PgConnection, MigrateError> {
         database = config.db.redacted_url(),
         "connecting to run migrations"
     );
-    tokio::time::timeout(
-        bound,
-        PgConnection::connect_with(&config.db.connect_options()),
-    )
+    tokio::time::timeout(bound, async {
+        // The password may come from Secrets Manager or an IAM token.
+        let options = shared::db::credentials::connect_options_now(&config.db)
+            .await
+            .map_err(|error| MigrateError::Connect(error.into()))?;
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(MigrateError::Connect)
+    })
     .await
     .map_err(|_| MigrateError::ConnectTimeout(bound))?
-    .map_err(MigrateError::Connect)
 }
 
 /// Closes the migration connection, bounded: a graceful close is a write,

@@ -19,6 +19,7 @@
 //! the database cannot be reached, and a leak check after every invocation.
 
 mod cleanup;
+pub mod credentials;
 pub mod emf;
 pub mod global;
 mod lifecycle;

@@ -9,8 +9,12 @@
 //!   sqlx's own liveness ping hang until the acquire timeout. So sqlx's ping
 //!   is off and [`check_before_acquire`] replaces it: a connection idle for
 //!   longer than the idle timeout (one the reaper should have closed) is
-//!   never handed out, and any other idle connection must answer a ping
-//!   within a short bound.
+//!   never handed out, and one idle for more than `DB_CHECK_AFTER_IDLE_MS`
+//!   (100 ms by default: across a freeze, or between sparse requests) must
+//!   answer a ping within a short bound. One used a moment ago goes out as
+//!   it is: under load, a ping on every acquire would add a round trip to
+//!   every request (the price: a backend killed within those 100 ms fails
+//!   the one request that finds it, with a 503).
 //! - **Cancelled handlers.** A handler cut off by its deadline drops its
 //!   query mid-flight; sqlx then drains the connection with a ping that has
 //!   no bound. For a short while after such a cancellation the
@@ -27,6 +31,7 @@ use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
+use super::credentials::RotatingCredentials;
 use super::emf::{EmfReporter, PoolState};
 use super::metrics::PoolMetrics;
 use crate::config::{DbConfig, Pooler};
@@ -63,6 +68,8 @@ struct Shared {
     transaction_pooler: bool,
     /// Prints the metrics at the end of invocations, if configured.
     emf: Option<EmfReporter>,
+    /// Credentials that change (Secrets Manager, IAM), if not the URL's.
+    credentials: Option<RotatingCredentials>,
 }
 
 impl Shared {
@@ -102,9 +109,11 @@ impl Db {
             application_name: config.application_name.clone(),
             transaction_pooler: config.pooler == Pooler::Transaction,
             emf: config.metrics.clone().map(EmfReporter::new),
+            credentials: RotatingCredentials::new(&config.credentials, config.connect_options()),
         });
         super::sql::use_named_statements(config.pooler == Pooler::Direct);
         let idle_timeout = config.idle_timeout;
+        let check_after = config.check_after_idle;
         // A ping answers in well under a millisecond on a healthy path;
         // leave room in the acquire bound to open a new connection instead.
         let ping_timeout = (config.connect_timeout / 2).min(Duration::from_secs(2));
@@ -130,7 +139,12 @@ impl Db {
             .before_acquire(move |conn, meta| {
                 let shared = on_acquire.clone();
                 Box::pin(async move {
-                    check_before_acquire(conn, meta, idle_timeout, ping_timeout, &shared).await
+                    let bounds = AcquireBounds {
+                        idle_timeout,
+                        check_after,
+                        ping_timeout,
+                    };
+                    check_before_acquire(conn, meta, bounds, &shared).await
                 })
             })
             .after_release(move |conn, _meta| {
@@ -171,6 +185,11 @@ impl Db {
     /// Whether the database is reached through a transaction-mode pooler.
     pub fn behind_transaction_pooler(&self) -> bool {
         self.shared.transaction_pooler
+    }
+
+    /// The credentials that change, if they do.
+    pub(crate) fn rotating_credentials(&self) -> Option<&RotatingCredentials> {
+        self.shared.credentials.as_ref()
     }
 
     /// The `application_name` this pool's connections carry.
@@ -282,13 +301,31 @@ impl Drop for Invocation {
 }
 
 /// The liveness check that replaces sqlx's unbounded ping (module docs).
+/// The limits [`check_before_acquire`] applies.
+#[derive(Clone, Copy)]
+struct AcquireBounds {
+    /// Idle longer than this: discarded unchecked.
+    idle_timeout: Duration,
+    /// Idle longer than this: pinged first.
+    check_after: Duration,
+    /// How long the ping may take.
+    ping_timeout: Duration,
+}
+
 async fn check_before_acquire(
     conn: &mut PgConnection,
     meta: PoolConnectionMetadata,
-    idle_timeout: Duration,
-    ping_timeout: Duration,
+    bounds: AcquireBounds,
     shared: &Shared,
 ) -> Result<bool, sqlx::Error> {
+    let AcquireBounds {
+        idle_timeout,
+        check_after,
+        ping_timeout,
+    } = bounds;
+    if meta.idle_for < check_after {
+        return Ok(true);
+    }
     if meta.idle_for > idle_timeout {
         // The reaper would have closed it, had the environment not been
         // frozen; the path to the server may be gone, so do not even ping.

@@ -18,6 +18,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::Db;
+use super::credentials::is_login_refused;
 
 /// The invocation's connection (see the module docs).
 pub struct Session {
@@ -70,12 +71,30 @@ impl Db {
     /// is counted in the pool's metrics.
     pub async fn session(&self) -> sqlx::Result<Session> {
         let started = Instant::now();
-        let inner = if self.behind_transaction_pooler() {
-            Inner::Transaction(self.pool().begin().await?)
-        } else {
-            Inner::Plain(self.pool().acquire().await?)
+        let credentials = self.rotating_credentials();
+        if let Some(credentials) = credentials {
+            credentials.refresh(self.pool(), false).await?;
+        }
+        let inner = match self.take().await {
+            // The password changed since it was read: read it again, once.
+            Err(error) if credentials.is_some() && is_login_refused(&error) => {
+                tracing::warn!("the database refused our login; fetching credentials again");
+                if let Some(credentials) = credentials {
+                    credentials.refresh(self.pool(), true).await?;
+                }
+                self.take().await?
+            }
+            other => other?,
         };
         self.metrics().record_acquire(started.elapsed());
         Ok(Session { inner })
+    }
+
+    async fn take(&self) -> sqlx::Result<Inner> {
+        Ok(if self.behind_transaction_pooler() {
+            Inner::Transaction(self.pool().begin().await?)
+        } else {
+            Inner::Plain(self.pool().acquire().await?)
+        })
     }
 }

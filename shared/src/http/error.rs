@@ -397,11 +397,20 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
             // 08: connection exception; 53300: too many connections;
             // 57P01-03: server shutting down or starting; 57014: canceled
             // (statement_timeout); 40001/40P01: serialization failure and
-            // deadlock, which a retry resolves.
+            // deadlock, which a retry resolves. 28000/28P01: our login
+            // refused (credentials rotated under us), not the caller's fault.
             code.starts_with("08")
                 || matches!(
                     code.as_ref(),
-                    "53300" | "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01"
+                    "53300"
+                        | "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "57014"
+                        | "40001"
+                        | "40P01"
+                        | "28000"
+                        | "28P01"
                 )
         }),
         _ => false,
