@@ -15,11 +15,16 @@
 //!   it is: under load, a ping on every acquire would add a round trip to
 //!   every request (the price: a backend killed within those 100 ms fails
 //!   the one request that finds it, with a 503).
-//! - **Cancelled handlers.** A handler cut off by its deadline drops its
-//!   query mid-flight; sqlx then drains the connection with a ping that has
-//!   no bound. For a short while after such a cancellation the
-//!   `after_release` hook bounds that drain, so a dead connection cannot
-//!   hold a pool slot.
+//! - **Returns that cannot hang.** sqlx pings every connection it takes
+//!   back, with no bound: a path that goes silent while a connection is on
+//!   its way back (a half-open TCP flow, an environment frozen mid-return)
+//!   would hold the pool slot until TCP gives up, minutes later, and with a
+//!   pool of one fail every later invocation. So the `after_release` hook
+//!   pings first, with a bound; a connection that does not answer in time
+//!   is closed hard and its slot freed. (sqlx's own ping then follows on a
+//!   path just shown alive.) A handler cut off by its deadline leaves its
+//!   query running on the server; for a short while after such a
+//!   cancellation the bound is long enough to drain it.
 //! - **Bounded acquire.** `acquire_timeout` is the connect timeout: it bounds
 //!   waiting for a free slot and opening a connection, together.
 
@@ -70,12 +75,38 @@ struct Shared {
     emf: Option<EmfReporter>,
     /// Credentials that change (Secrets Manager, IAM), if not the URL's.
     credentials: Option<RotatingCredentials>,
+    /// When the last invocation ended with none left running, and when the
+    /// next one began (ms since `epoch`, 0: never): the environment was
+    /// quiet, perhaps frozen, in between (see [`Shared::quiet_idle`]).
+    quiet_from_ms: AtomicU64,
+    busy_from_ms: AtomicU64,
 }
 
 impl Shared {
     fn now_ms(&self) -> u64 {
         // Offset by one so that 0 keeps meaning "never".
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// How long a connection handed back `idle_for` ago has really been
+    /// idle. sqlx stamps a connection's idle time when its return
+    /// completes, and a return still under way when Lambda freezes the
+    /// environment completes only at the thaw: its stamp is fresh although
+    /// the connection sat through the whole freeze (and its path may have
+    /// died meanwhile). Every connection back before the current busy
+    /// period began was released by an invocation that ended before the
+    /// quiet period, so it counts as idle since then.
+    fn quiet_idle(&self, idle_for: Duration) -> Duration {
+        let (quiet, busy) = (
+            self.quiet_from_ms.load(Ordering::Acquire),
+            self.busy_from_ms.load(Ordering::Acquire),
+        );
+        let now = self.now_ms();
+        let stamped = now.saturating_sub(u64::try_from(idle_for.as_millis()).unwrap_or(u64::MAX));
+        if quiet == 0 || busy < quiet || stamped >= busy {
+            return idle_for;
+        }
+        idle_for.max(Duration::from_millis(now.saturating_sub(quiet)))
     }
 
     fn recently_abandoned(&self) -> bool {
@@ -110,6 +141,8 @@ impl Db {
             transaction_pooler: config.pooler == Pooler::Transaction,
             emf: config.metrics.clone().map(EmfReporter::new),
             credentials: RotatingCredentials::new(&config.credentials, config.connect_options()),
+            quiet_from_ms: AtomicU64::new(0),
+            busy_from_ms: AtomicU64::new(0),
         });
         super::sql::use_named_statements(config.pooler == Pooler::Direct);
         let idle_timeout = config.idle_timeout;
@@ -117,6 +150,10 @@ impl Db {
         // A ping answers in well under a millisecond on a healthy path;
         // leave room in the acquire bound to open a new connection instead.
         let ping_timeout = (config.connect_timeout / 2).min(Duration::from_secs(2));
+        // The connection answered a moment ago: a healthy path answers a
+        // release ping in a round trip, and a slow answer only costs a
+        // reconnect, while the slot it holds may be the pool's only one.
+        let release_ping_timeout = ping_timeout.min(Duration::from_millis(500));
         // A cancelled query keeps running on the server until it ends or
         // hits statement_timeout; draining it can take that long.
         let drain_timeout =
@@ -150,10 +187,12 @@ impl Db {
             .after_release(move |conn, _meta| {
                 let shared = on_release.clone();
                 Box::pin(async move {
-                    if !shared.recently_abandoned() {
-                        return Ok(true);
-                    }
-                    bounded_ping(conn, drain_timeout).await.map(|()| true)
+                    let bound = if shared.recently_abandoned() {
+                        drain_timeout
+                    } else {
+                        release_ping_timeout
+                    };
+                    bounded_ping(conn, bound).await.map(|()| true)
                 })
             })
             .connect_lazy_with(config.connect_options());
@@ -232,7 +271,11 @@ impl Db {
     /// Marks the start of an invocation; the returned token marks its end
     /// when dropped, and then checks for leaks.
     pub(crate) fn begin_invocation(&self, label: &'static str) -> Invocation {
-        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.shared.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.shared
+                .busy_from_ms
+                .store(self.shared.now_ms(), Ordering::Release);
+        }
         PoolMetrics::inc(&self.shared.metrics.invocations);
         Invocation {
             db: self.clone(),
@@ -280,6 +323,12 @@ pub(crate) struct Invocation {
 impl Drop for Invocation {
     fn drop(&mut self) {
         let left = self.db.shared.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
+        if left == 0 {
+            self.db
+                .shared
+                .quiet_from_ms
+                .store(self.db.shared.now_ms(), Ordering::Release);
+        }
         if let Some(emf) = &self.db.shared.emf {
             let idle = u32::try_from(self.db.pool.num_idle()).unwrap_or(u32::MAX);
             let pool = PoolState {
@@ -323,15 +372,16 @@ async fn check_before_acquire(
         check_after,
         ping_timeout,
     } = bounds;
-    if meta.idle_for < check_after {
+    let idle_for = shared.quiet_idle(meta.idle_for);
+    if idle_for < check_after {
         return Ok(true);
     }
-    if meta.idle_for > idle_timeout {
+    if idle_for > idle_timeout {
         // The reaper would have closed it, had the environment not been
         // frozen; the path to the server may be gone, so do not even ping.
         PoolMetrics::inc(&shared.metrics.discarded_stale);
         tracing::debug!(
-            idle_for_ms = meta.idle_for.as_millis() as u64,
+            idle_for_ms = idle_for.as_millis() as u64,
             "discarding a connection idle past the idle timeout"
         );
         return Ok(false);
