@@ -21,10 +21,13 @@
 //!   would hold the pool slot until TCP gives up, minutes later, and with a
 //!   pool of one fail every later invocation. So the `after_release` hook
 //!   pings first, with a bound; a connection that does not answer in time
-//!   is closed hard and its slot freed. (sqlx's own ping then follows on a
-//!   path just shown alive.) A handler cut off by its deadline leaves its
-//!   query running on the server; for a short while after such a
-//!   cancellation the bound is long enough to drain it.
+//!   is closed hard and its slot freed, and so is one whose ping took over
+//!   a second: a freeze caught it mid-return, and it would otherwise go
+//!   back with an idle time that does not count the freeze. (sqlx's own
+//!   ping then follows on a path just shown alive; a freeze landing in
+//!   that one round trip is the case left uncovered.) A handler cut off by
+//!   its deadline leaves its query running on the server; for a short
+//!   while after such a cancellation the bound is long enough to drain it.
 //! - **Bounded acquire.** `acquire_timeout` is the connect timeout: it bounds
 //!   waiting for a free slot and opening a connection, together.
 
@@ -44,6 +47,11 @@ use crate::config::{DbConfig, Pooler};
 /// After a handler is cancelled, connections released within this window
 /// are drained with a bound (see the module docs).
 const ABANDON_WINDOW: Duration = Duration::from_secs(5);
+
+/// A release ping that takes longer than this was interrupted (a frozen
+/// environment, a stalled process): the connection is closed rather than
+/// kept with an idle time that would not count the interruption.
+const STALLED_RETURN: Duration = Duration::from_secs(1);
 
 /// How long a leak check waits for connections that are on their way back
 /// to the pool (sqlx returns them from a spawned task, after a ping).
@@ -75,38 +83,12 @@ struct Shared {
     emf: Option<EmfReporter>,
     /// Credentials that change (Secrets Manager, IAM), if not the URL's.
     credentials: Option<RotatingCredentials>,
-    /// When the last invocation ended with none left running, and when the
-    /// next one began (ms since `epoch`, 0: never): the environment was
-    /// quiet, perhaps frozen, in between (see [`Shared::quiet_idle`]).
-    quiet_from_ms: AtomicU64,
-    busy_from_ms: AtomicU64,
 }
 
 impl Shared {
     fn now_ms(&self) -> u64 {
         // Offset by one so that 0 keeps meaning "never".
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
-    }
-
-    /// How long a connection handed back `idle_for` ago has really been
-    /// idle. sqlx stamps a connection's idle time when its return
-    /// completes, and a return still under way when Lambda freezes the
-    /// environment completes only at the thaw: its stamp is fresh although
-    /// the connection sat through the whole freeze (and its path may have
-    /// died meanwhile). Every connection back before the current busy
-    /// period began was released by an invocation that ended before the
-    /// quiet period, so it counts as idle since then.
-    fn quiet_idle(&self, idle_for: Duration) -> Duration {
-        let (quiet, busy) = (
-            self.quiet_from_ms.load(Ordering::Acquire),
-            self.busy_from_ms.load(Ordering::Acquire),
-        );
-        let now = self.now_ms();
-        let stamped = now.saturating_sub(u64::try_from(idle_for.as_millis()).unwrap_or(u64::MAX));
-        if quiet == 0 || busy < quiet || stamped >= busy {
-            return idle_for;
-        }
-        idle_for.max(Duration::from_millis(now.saturating_sub(quiet)))
     }
 
     fn recently_abandoned(&self) -> bool {
@@ -141,8 +123,6 @@ impl Db {
             transaction_pooler: config.pooler == Pooler::Transaction,
             emf: config.metrics.clone().map(EmfReporter::new),
             credentials: RotatingCredentials::new(&config.credentials, config.connect_options()),
-            quiet_from_ms: AtomicU64::new(0),
-            busy_from_ms: AtomicU64::new(0),
         });
         super::sql::use_named_statements(config.pooler == Pooler::Direct);
         let idle_timeout = config.idle_timeout;
@@ -150,10 +130,6 @@ impl Db {
         // A ping answers in well under a millisecond on a healthy path;
         // leave room in the acquire bound to open a new connection instead.
         let ping_timeout = (config.connect_timeout / 2).min(Duration::from_secs(2));
-        // The connection answered a moment ago: a healthy path answers a
-        // release ping in a round trip, and a slow answer only costs a
-        // reconnect, while the slot it holds may be the pool's only one.
-        let release_ping_timeout = ping_timeout.min(Duration::from_millis(500));
         // A cancelled query keeps running on the server until it ends or
         // hits statement_timeout; draining it can take that long.
         let drain_timeout =
@@ -190,9 +166,19 @@ impl Db {
                     let bound = if shared.recently_abandoned() {
                         drain_timeout
                     } else {
-                        release_ping_timeout
+                        ping_timeout
                     };
-                    bounded_ping(conn, bound).await.map(|()| true)
+                    let started = Instant::now();
+                    bounded_ping(conn, bound).await?;
+                    // A ping that took this long was caught by a freeze (or
+                    // a stall as long): its answer may predate the freeze,
+                    // and the connection would go back stamped as fresh.
+                    if started.elapsed() > STALLED_RETURN {
+                        return Err(sqlx::Error::Io(std::io::Error::other(
+                            "the return was interrupted by a freeze",
+                        )));
+                    }
+                    Ok(true)
                 })
             })
             .connect_lazy_with(config.connect_options());
@@ -271,11 +257,7 @@ impl Db {
     /// Marks the start of an invocation; the returned token marks its end
     /// when dropped, and then checks for leaks.
     pub(crate) fn begin_invocation(&self, label: &'static str) -> Invocation {
-        if self.shared.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.shared
-                .busy_from_ms
-                .store(self.shared.now_ms(), Ordering::Release);
-        }
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
         PoolMetrics::inc(&self.shared.metrics.invocations);
         Invocation {
             db: self.clone(),
@@ -323,12 +305,6 @@ pub(crate) struct Invocation {
 impl Drop for Invocation {
     fn drop(&mut self) {
         let left = self.db.shared.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
-        if left == 0 {
-            self.db
-                .shared
-                .quiet_from_ms
-                .store(self.db.shared.now_ms(), Ordering::Release);
-        }
         if let Some(emf) = &self.db.shared.emf {
             let idle = u32::try_from(self.db.pool.num_idle()).unwrap_or(u32::MAX);
             let pool = PoolState {
@@ -372,7 +348,7 @@ async fn check_before_acquire(
         check_after,
         ping_timeout,
     } = bounds;
-    let idle_for = shared.quiet_idle(meta.idle_for);
+    let idle_for = meta.idle_for;
     if idle_for < check_after {
         return Ok(true);
     }
