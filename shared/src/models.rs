@@ -11,6 +11,7 @@
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The current time as we store it: UTC, to the millisecond.
@@ -60,7 +61,7 @@ pub struct User {
 }
 
 /// A row of `"Chat"`.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct Chat {
@@ -74,11 +75,12 @@ pub struct Chat {
     /// Its owner.
     pub user_id: Uuid,
     /// `public` or `private`.
+    #[schema(pattern = "^(public|private)$")]
     pub visibility: String,
 }
 
 /// A row of `"Message_v2"`.
-#[derive(Debug, Clone, PartialEq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, FromRow, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct Message {
@@ -89,8 +91,10 @@ pub struct Message {
     /// `user` or `assistant` (or `system`).
     pub role: String,
     /// The AI SDK message parts, as JSON.
+    #[schema(value_type = Vec<Object>)]
     pub parts: sqlx::types::Json<serde_json::Value>,
     /// Attachments, as JSON (upstream keeps `[]` here now; files are parts).
+    #[schema(value_type = Vec<Object>)]
     pub attachments: sqlx::types::Json<serde_json::Value>,
     /// When it was saved.
     #[serde(with = "timestamp")]
@@ -98,7 +102,7 @@ pub struct Message {
 }
 
 /// A row of `"Vote_v2"`.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct Vote {
@@ -111,7 +115,7 @@ pub struct Vote {
 }
 
 /// A row of `"Document"`: one version of a document.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct Document {
@@ -126,13 +130,14 @@ pub struct Document {
     pub content: Option<String>,
     /// `text`, `code`, `image` or `sheet` (the column is named `text`).
     #[sqlx(rename = "text")]
+    #[schema(pattern = "^(text|code|image|sheet)$")]
     pub kind: String,
     /// Its owner.
     pub user_id: Uuid,
 }
 
 /// A row of `"Suggestion"`.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct Suggestion {

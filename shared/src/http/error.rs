@@ -363,11 +363,12 @@ impl fmt::Display for ErrorChain<'_> {
 }
 
 /// The JSON error body: `{"code", "message", "cause"?}`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// `"<type>:<surface>"`, or `""` for logged-only errors.
     pub code: String,
     /// The upstream message for the code.
+    #[schema(value_type = String)]
     pub message: &'static str,
     /// What was wrong, when there is something to say.
     #[serde(skip_serializing_if = "Option::is_none")]

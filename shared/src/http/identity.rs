@@ -32,7 +32,7 @@ use crate::db::Session;
 use crate::db::queries::user;
 
 /// Upstream's `UserType`: it decides the daily message allowance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UserType {
     /// Signed in as a guest (no account).
