@@ -10,24 +10,17 @@
 //!   is off and [`check_before_acquire`] replaces it: a connection idle for
 //!   longer than the idle timeout (one the reaper should have closed) is
 //!   never handed out, and one idle for more than `DB_CHECK_AFTER_IDLE_MS`
-//!   (100 ms by default: across a freeze, or between sparse requests) must
-//!   answer a ping within a short bound. One used a moment ago goes out as
-//!   it is: under load, a ping on every acquire would add a round trip to
-//!   every request (the price: a backend killed within those 100 ms fails
-//!   the one request that finds it, with a 503).
+//!   (0 by default: any) must answer a ping within a short bound. Setting
+//!   it to, say, 100 hands out a connection used a moment ago as it is,
+//!   saving a round trip per request under load; the price is that a path
+//!   that dies within those 100 ms hangs the request that finds it until
+//!   the handler's deadline.
 //! - **Returns that cannot hang.** sqlx pings every connection it takes
-//!   back, with no bound: a path that goes silent while a connection is on
-//!   its way back (a half-open TCP flow, an environment frozen mid-return)
-//!   would hold the pool slot until TCP gives up, minutes later, and with a
-//!   pool of one fail every later invocation. So the `after_release` hook
-//!   pings first, with a bound; a connection that does not answer in time
-//!   is closed hard and its slot freed, and so is one whose ping took over
-//!   a second: a freeze caught it mid-return, and it would otherwise go
-//!   back with an idle time that does not count the freeze. (sqlx's own
-//!   ping then follows on a path just shown alive; a freeze landing in
-//!   that one round trip is the case left uncovered.) A handler cut off by
-//!   its deadline leaves its query running on the server; for a short
-//!   while after such a cancellation the bound is long enough to drain it.
+//!   back, with no bound; `db::Session` gives its connection back itself,
+//!   through the same return but bounded by the ping timeout, so that a
+//!   path gone silent cannot hold a slot. A handler cut off by its deadline
+//!   leaves its query running on the server; for a short while after such
+//!   a cancellation the `after_release` hook drains it with a longer bound.
 //! - **Bounded acquire.** `acquire_timeout` is the connect timeout: it bounds
 //!   waiting for a free slot and opening a connection, together.
 
@@ -47,11 +40,6 @@ use crate::config::{DbConfig, Pooler};
 /// After a handler is cancelled, connections released within this window
 /// are drained with a bound (see the module docs).
 const ABANDON_WINDOW: Duration = Duration::from_secs(5);
-
-/// A release ping that takes longer than this was interrupted (a frozen
-/// environment, a stalled process): the connection is closed rather than
-/// kept with an idle time that would not count the interruption.
-const STALLED_RETURN: Duration = Duration::from_secs(1);
 
 /// How long a leak check waits for connections that are on their way back
 /// to the pool (sqlx returns them from a spawned task, after a ping).
@@ -83,6 +71,10 @@ struct Shared {
     emf: Option<EmfReporter>,
     /// Credentials that change (Secrets Manager, IAM), if not the URL's.
     credentials: Option<RotatingCredentials>,
+    /// Bound on giving a connection back (`db::Session`), and on draining
+    /// one shortly after a handler was cut off mid-query.
+    return_bound: Duration,
+    drain_bound: Duration,
 }
 
 impl Shared {
@@ -123,6 +115,9 @@ impl Db {
             transaction_pooler: config.pooler == Pooler::Transaction,
             emf: config.metrics.clone().map(EmfReporter::new),
             credentials: RotatingCredentials::new(&config.credentials, config.connect_options()),
+            return_bound: (config.connect_timeout / 2).min(Duration::from_secs(2)),
+            drain_bound: config.statement_timeout.unwrap_or(config.connect_timeout)
+                + Duration::from_secs(1),
         });
         super::sql::use_named_statements(config.pooler == Pooler::Direct);
         let idle_timeout = config.idle_timeout;
@@ -163,22 +158,10 @@ impl Db {
             .after_release(move |conn, _meta| {
                 let shared = on_release.clone();
                 Box::pin(async move {
-                    let bound = if shared.recently_abandoned() {
-                        drain_timeout
-                    } else {
-                        ping_timeout
-                    };
-                    let started = Instant::now();
-                    bounded_ping(conn, bound).await?;
-                    // A ping that took this long was caught by a freeze (or
-                    // a stall as long): its answer may predate the freeze,
-                    // and the connection would go back stamped as fresh.
-                    if started.elapsed() > STALLED_RETURN {
-                        return Err(sqlx::Error::Io(std::io::Error::other(
-                            "the return was interrupted by a freeze",
-                        )));
+                    if !shared.recently_abandoned() {
+                        return Ok(true);
                     }
-                    Ok(true)
+                    bounded_ping(conn, drain_timeout).await.map(|()| true)
                 })
             })
             .connect_lazy_with(config.connect_options());
@@ -210,6 +193,16 @@ impl Db {
     /// Whether the database is reached through a transaction-mode pooler.
     pub fn behind_transaction_pooler(&self) -> bool {
         self.shared.transaction_pooler
+    }
+
+    /// How long giving a connection back may take: the ping bound, or the
+    /// drain bound shortly after a handler was cut off mid-query.
+    pub(crate) fn return_bound(&self) -> Duration {
+        if self.shared.recently_abandoned() {
+            self.shared.drain_bound
+        } else {
+            self.shared.return_bound
+        }
     }
 
     /// The credentials that change, if they do.

@@ -12,7 +12,7 @@
 //! half-way writes nothing in pooler mode.
 
 use std::ops::{Deref, DerefMut};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -22,7 +22,10 @@ use super::credentials::is_login_refused;
 
 /// The invocation's connection (see the module docs).
 pub struct Session {
-    inner: Inner,
+    /// Always `Some` until dropped or finished.
+    inner: Option<Inner>,
+    /// How long giving the connection back may take (see `Drop`).
+    return_bound: Duration,
 }
 
 enum Inner {
@@ -38,11 +41,55 @@ impl Session {
     /// Ends the invocation's database work: in pooler mode, commits it.
     /// Answer the client only after this, so that what it was told was
     /// written is.
-    pub async fn finish(self) -> sqlx::Result<()> {
-        match self.inner {
-            Inner::Plain(_) => Ok(()),
-            Inner::Transaction(tx) => tx.commit().await,
+    pub async fn finish(mut self) -> sqlx::Result<()> {
+        match self.inner.take() {
+            Some(Inner::Transaction(tx)) => tx.commit().await,
+            // Given back by `Drop`, with its bound.
+            plain => {
+                self.inner = plain;
+                Ok(())
+            }
         }
+    }
+
+    fn inner(&self) -> &Inner {
+        self.inner
+            .as_ref()
+            .expect("a session is used only before it ends")
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        self.inner
+            .as_mut()
+            .expect("a session is used only before it ends")
+    }
+}
+
+/// sqlx gives a dropped connection back from a spawned task that pings it
+/// first, with no bound: a path that went silent (a half-open TCP flow, an
+/// environment frozen mid-return and thawed with its network gone) would
+/// hold the slot until TCP gives up, minutes later, and with a pool of one
+/// fail every later invocation. So the session gives its connection back
+/// itself, through the same return, bounded: past the bound the return is
+/// dropped, which closes the socket and frees the slot.
+impl Drop for Session {
+    fn drop(&mut self) {
+        let Some(Inner::Plain(mut conn)) = self.inner.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let giving_back = conn.return_to_pool();
+        let bound = self.return_bound;
+        runtime.spawn(async move {
+            if tokio::time::timeout(bound, giving_back).await.is_err() {
+                tracing::warn!(
+                    bound_ms = bound.as_millis() as u64,
+                    "a connection did not come back within the bound; closed it"
+                );
+            }
+        });
     }
 }
 
@@ -50,7 +97,7 @@ impl Deref for Session {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        match &self.inner {
+        match self.inner() {
             Inner::Plain(conn) => conn,
             Inner::Transaction(tx) => tx,
         }
@@ -59,7 +106,7 @@ impl Deref for Session {
 
 impl DerefMut for Session {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        match &mut self.inner {
+        match self.inner_mut() {
             Inner::Plain(conn) => conn,
             Inner::Transaction(tx) => tx,
         }
@@ -87,7 +134,10 @@ impl Db {
             other => other?,
         };
         self.metrics().record_acquire(started.elapsed());
-        Ok(Session { inner })
+        Ok(Session {
+            inner: Some(inner),
+            return_bound: self.return_bound(),
+        })
     }
 
     async fn take(&self) -> sqlx::Result<Inner> {
