@@ -46,3 +46,17 @@ pub fn spawn(name: &str, env: &[(String, String)]) -> Child {
         .spawn()
         .unwrap_or_else(|e| panic!("could not start {name}: {e}"))
 }
+
+/// Everything an exited (or killed) process printed: its standard output,
+/// then its standard error.
+pub async fn output(child: &mut Child) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut text = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut text).await;
+    }
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut text).await;
+    }
+    text
+}

@@ -25,7 +25,6 @@ use serde_json::json;
 use shared::config::AuthConfig;
 use shared::http::identity::{UserType, issue_token};
 use sqlx::{Connection, PgConnection};
-use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
 const SECRET_ID: &str = "chat-backend/database";
@@ -279,13 +278,7 @@ async fn a_password_rotated_in_secrets_manager_is_picked_up_without_a_failed_req
     let pid = Pid::from_raw(i32::try_from(child.id().expect("running")).expect("pid"));
     kill(pid, Signal::SIGTERM).expect("SIGTERM");
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let mut logs = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_string(&mut logs).await;
-    }
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut logs).await;
-    }
+    let logs = process::output(&mut child).await;
     assert!(
         logs.contains("refused our login"),
         "the retry is logged: {logs}"

@@ -11,7 +11,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 use shared::http::identity::UserType;
-use tokio::io::AsyncReadExt;
 
 /// The units CloudWatch accepts in an EMF metric definition.
 const UNITS: &[&str] = &[
@@ -108,11 +107,8 @@ async fn emf_lines(vars: &[(&str, &str)], n: usize, unauthenticated: usize) -> V
     let pid = Pid::from_raw(i32::try_from(child.id().expect("running")).expect("pid"));
     kill(pid, Signal::SIGTERM).expect("SIGTERM");
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_string(&mut stdout).await;
-    }
-    stdout
+    process::output(&mut child)
+        .await
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|doc| doc.get("_aws").is_some())

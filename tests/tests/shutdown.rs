@@ -10,8 +10,6 @@ use integration_tests::{ApiRequest, Shape, TEST_AUTH_SECRET, TestApp, TestDb, pr
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use shared::http::identity::UserType;
-use tokio::io::AsyncReadExt;
-use tokio::process::Child;
 
 const HISTORY: &str = "chat-backend:history";
 
@@ -24,17 +22,6 @@ async fn wait_for_backends(db: &TestDb, expected: i64) -> i64 {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn output(child: &mut Child) -> String {
-    let mut text = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        let _ = stdout.read_to_string(&mut text).await;
-    }
-    if let Some(mut stderr) = child.stderr.take() {
-        let _ = stderr.read_to_string(&mut text).await;
-    }
-    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,7 +61,7 @@ async fn a_function_sent_sigterm_closes_its_connections_and_exits_zero() {
         .await
         .expect("the function exits after SIGTERM")
         .expect("exit status");
-    let logs = output(&mut child).await;
+    let logs = process::output(&mut child).await;
     assert_eq!(status.code(), Some(0), "{logs}");
     assert!(
         logs.contains("All database connections closed successfully"),
@@ -98,7 +85,7 @@ async fn the_pool_size_chosen_is_logged_once_at_start() {
     let pid = Pid::from_raw(i32::try_from(child.id().expect("running")).expect("pid"));
     kill(pid, Signal::SIGTERM).expect("send SIGTERM");
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let logs = output(&mut child).await;
+    let logs = process::output(&mut child).await;
     assert_eq!(logs.matches("database pool ready").count(), 1, "{logs}");
     assert!(logs.contains("max_connections=4"), "{logs}");
     assert!(logs.contains("Lambda Managed Instances"), "{logs}");
@@ -128,7 +115,7 @@ async fn a_misconfigured_function_fails_at_init_naming_the_variable_and_never_th
             .await
             .expect("exits")
             .expect("status");
-        let logs = output(&mut child).await;
+        let logs = process::output(&mut child).await;
         assert!(!status.success(), "{logs}");
         assert!(logs.contains(expected), "{expected}: {logs}");
         assert!(!logs.contains("pa55word"), "{logs}");
@@ -142,7 +129,7 @@ async fn a_misconfigured_function_fails_at_init_naming_the_variable_and_never_th
     ));
     let mut child = process::spawn("history", &env);
     let status = child.wait().await.expect("status");
-    let logs = output(&mut child).await;
+    let logs = process::output(&mut child).await;
     assert!(!status.success());
     assert!(logs.contains("missing: AWS_LAMBDA_FUNCTION_NAME"), "{logs}");
 }
@@ -185,6 +172,6 @@ async fn a_function_reports_an_unreachable_database_as_a_503_response_not_an_err
     let pid = Pid::from_raw(i32::try_from(child.id().expect("running")).expect("pid"));
     kill(pid, Signal::SIGTERM).expect("send SIGTERM");
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let logs = output(&mut child).await;
+    let logs = process::output(&mut child).await;
     assert!(!logs.contains("pa55word"), "{logs}");
 }
