@@ -52,6 +52,9 @@ impl Session {
         }
     }
 
+    // `inner` is taken only by `finish` and `drop`, which consume the
+    // session, so while it can be dereferenced it is there: these cannot
+    // fail.
     fn inner(&self) -> &Inner {
         self.inner
             .as_ref()

@@ -70,9 +70,9 @@ mod tests {
 
     #[test]
     fn fallback_name_is_short_stable_and_path_specific() {
-        let a = fallback_name(Path::new("/root/project/.devdb"));
-        assert_eq!(a, fallback_name(Path::new("/root/project/.devdb")));
-        assert_ne!(a, fallback_name(Path::new("/root/other/.devdb")));
+        let a = fallback_name(Path::new("/home/dev/project/.devdb"));
+        assert_eq!(a, fallback_name(Path::new("/home/dev/project/.devdb")));
+        assert_ne!(a, fallback_name(Path::new("/home/dev/other/.devdb")));
         assert_eq!(a.len(), "devdb-".len() + 12);
         assert!(a["devdb-".len()..].chars().all(|c| c.is_ascii_hexdigit()));
         // Pinned so a refactor can't silently orphan existing local data.
