@@ -33,12 +33,16 @@ async fn a_finished_stream_runs_its_end_work_once_in_order() {
     let app = TestApp::new(&db, "chat", &[]);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let runs = Arc::new(AtomicUsize::new(0));
-    guard(&app, tx, runs.clone())
-        .finish(StreamEnd::Completed)
-        .await;
+    let mut stream = guard(&app, tx, runs.clone());
+    stream.finish(StreamEnd::Completed).await;
     // finish() awaited the end work: it has run by now.
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(rx.recv().await, Some(StreamEnd::Completed));
+    // Dropping the finished guard ends the invocation, and runs nothing.
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert!(rx.try_recv().is_err());
     assert_eq!(app.checked_out_after_settling().await, 0);
     assert_eq!(app.db().metrics().snapshot().leaks, 0);
 }
@@ -64,7 +68,7 @@ async fn a_dropped_stream_still_runs_its_end_work_once_as_abandoned() {
 async fn an_open_stream_counts_as_in_flight_so_its_connection_is_no_leak() {
     let db = TestDb::migrated().await;
     let app = TestApp::new(&db, "chat", &[]);
-    let guard = StreamGuard::new(app.db(), "long-stream");
+    let mut guard = StreamGuard::new(app.db(), "long-stream");
     // Work of the stream holds a connection while an unrelated, finished
     // invocation's leak check runs.
     let held = app.db().pool().acquire().await.expect("connection");
@@ -78,10 +82,60 @@ async fn an_open_stream_counts_as_in_flight_so_its_connection_is_no_leak() {
     );
     drop(held);
     guard.finish(StreamEnd::Failed).await;
+    drop(guard);
     let start = Instant::now();
     while app.db().checked_out() > 0 && start.elapsed() < Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(app.db().checked_out(), 0);
     assert_eq!(app.db().metrics().snapshot().leaks, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_pool_first_lets_a_running_stream_end_in_order_and_save() {
+    let db = TestDb::migrated().await;
+    let app = TestApp::new(&db, "chat", &[]);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut stream = guard(&app, tx, runs.clone());
+    // A stream that would run for a minute, unless told to stop.
+    let shutting_down = app.db().shutting_down();
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            () = shutting_down => stream.finish(StreamEnd::Failed).await,
+            () = tokio::time::sleep(Duration::from_secs(60)) => stream.finish(StreamEnd::Completed).await,
+        }
+        drop(stream);
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    app.db().close_within(Duration::from_secs(5)).await;
+    let took = started.elapsed();
+    // The end work's query ran on the pool before it closed.
+    assert_eq!(rx.try_recv().ok(), Some(StreamEnd::Failed));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    task.await.expect("stream task");
+    assert!(app.db().pool().is_closed());
+    assert_eq!(app.db().size(), 0);
+    // Late work learns of the shutdown at once.
+    tokio::time::timeout(Duration::from_millis(100), app.db().shutting_down())
+        .await
+        .expect("already shutting down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_ignores_the_shutdown_delays_closing_by_the_wind_down_only() {
+    let db = TestDb::migrated().await;
+    let app = TestApp::new(&db, "chat", &[]);
+    let stream = StreamGuard::new(app.db(), "deaf-stream");
+    let started = Instant::now();
+    app.db().close_within(Duration::from_secs(5)).await;
+    let took = started.elapsed();
+    assert!(
+        took >= shared::db::WIND_DOWN && took < shared::db::WIND_DOWN + Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert!(app.db().pool().is_closed());
+    drop(stream);
 }

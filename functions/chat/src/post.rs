@@ -15,8 +15,10 @@
 //!    the model's words as they come. The task owns a [`StreamGuard`]
 //!    whose end work (saving the reply and the title) runs exactly once,
 //!    whatever ends the stream: the end of the reply, a model error, the
-//!    time limit, or the client going away (then what was written so far is
-//!    saved, and the model is no longer asked for more). When the reply
+//!    time limit, the client going away, or the function shutting down
+//!    (then what was written so far is saved, and the model is no longer
+//!    asked for more; on shutdown the client is told, in an error chunk,
+//!    before the pool closes). When the reply
 //!    ends normally, it is saved before the stream's last chunks go out,
 //!    so a client that reads the chat right after sees it.
 
@@ -65,6 +67,11 @@ const TITLE_GRACE: Duration = Duration::from_secs(2);
 
 /// What the client sees when the reply ran out of time.
 pub const TIMEOUT_TEXT: &str = "The reply took too long and was stopped.";
+
+/// What the client sees when the function stops mid-reply (Lambda retires
+/// the environment): the words so far are saved, and it may ask again.
+pub const SHUTDOWN_TEXT: &str =
+    "The server was restarting and the reply was cut short. Please try again.";
 
 /// Time kept back from Lambda's deadline to save the reply and end the
 /// stream cleanly.
@@ -140,6 +147,7 @@ pub async fn post(
         move |end| save_reply(db, turn, produced, end)
     });
     let (sink, receiver) = mpsc::channel(BUFFERED_CHUNKS);
+    let shutdown = state.db.shutting_down().boxed();
     let title = new_chat.then(|| {
         let text = body.message.text.clone();
         let chat = chat.clone();
@@ -153,6 +161,7 @@ pub async fn post(
         guard,
         produced,
         deadline,
+        shutdown,
     }));
     Ok(ui_stream::response(receiver))
 }
@@ -276,6 +285,8 @@ struct StreamTask {
     guard: StreamGuard,
     produced: Arc<Mutex<Produced>>,
     deadline: Instant,
+    /// Completes when the process begins to shut down.
+    shutdown: BoxFuture<'static, ()>,
 }
 
 /// How the reply ended.
@@ -293,9 +304,10 @@ async fn stream_reply(task: StreamTask) {
         mut reply,
         title,
         sink,
-        guard,
+        mut guard,
         produced,
         deadline,
+        mut shutdown,
     } = task;
     // A send fails when the client went away (the body was dropped) or
     // stayed too slow past the deadline.
@@ -341,6 +353,12 @@ async fn stream_reply(task: StreamTask) {
                         ending = Ending::ClientGone;
                     }
                 }
+            }
+            // SIGTERM: end the reply here, in order, so that the words the
+            // client has are saved before the pool closes.
+            () = &mut shutdown => {
+                tracing::warn!("the function is shutting down: ending the reply where it is");
+                ending = Ending::Failed(SHUTDOWN_TEXT);
             }
             next = tokio::time::timeout_at(deadline, reply.next()) => match next {
                 Ok(Some(Ok(delta))) => {

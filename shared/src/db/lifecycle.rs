@@ -7,6 +7,12 @@ use super::{Db, global};
 /// The bound on closing the pool, as the Node.js design's `end({ timeout: 5 })`.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long closing first waits for running invocations to end in order
+/// (a stream saving the reply it was cut short in). Lambda gives a
+/// function with an internal extension 500 ms between SIGTERM and its
+/// kill; this leaves the rest of them to close the connections.
+pub const WIND_DOWN: Duration = Duration::from_millis(300);
+
 /// The Node.js design's `releaseConnection()`. Connections go back to the pool when
 /// their handle is dropped, so there is nothing to do but say so; the
 /// cleanup wrapper calls it after every handler, on every path, and then
@@ -33,12 +39,25 @@ pub async fn close_all_connections() {
 impl Db {
     /// Closes this pool, waiting at most `bound` for checked-out connections,
     /// and logs the outcome. Idempotent.
+    ///
+    /// First it tells running work that the process is stopping
+    /// ([`Db::shutting_down`]) and gives it [`WIND_DOWN`] (within `bound`)
+    /// to end in order: a stream cut short then saves its reply while the
+    /// pool can still take the write.
     pub async fn close_within(&self, bound: Duration) {
         if self.pool().is_closed() && self.size() == 0 {
             tracing::debug!("database pool already closed");
             return;
         }
         let start = Instant::now();
+        self.begin_shutdown();
+        let still_running = self.wait_for_invocations(WIND_DOWN.min(bound)).await;
+        if still_running > 0 {
+            tracing::warn!(
+                still_running,
+                "closing the pool with invocations still running"
+            );
+        }
         // sqlx's close() waits for every checked-out connection before it
         // closes the idle ones; close those first, so that a straggler
         // cannot keep them open.

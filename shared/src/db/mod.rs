@@ -31,7 +31,9 @@ pub mod sql;
 mod stream_guard;
 
 pub use cleanup::{run_with_cleanup, with_db_cleanup};
-pub use lifecycle::{close_all_connections, close_db_connection, release_connection};
+pub use lifecycle::{
+    CLOSE_TIMEOUT, WIND_DOWN, close_all_connections, close_db_connection, release_connection,
+};
 pub use metrics::{MetricsSnapshot, PoolMetrics};
 pub use pool::Db;
 pub use session::Session;

@@ -75,6 +75,8 @@ struct Shared {
     /// one shortly after a handler was cut off mid-query.
     return_bound: Duration,
     drain_bound: Duration,
+    /// Set once the process is shutting down ([`Db::begin_shutdown`]).
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -118,6 +120,7 @@ impl Db {
             return_bound: (config.connect_timeout / 2).min(Duration::from_secs(2)),
             drain_bound: config.statement_timeout.unwrap_or(config.connect_timeout)
                 + Duration::from_secs(1),
+            shutdown: tokio::sync::watch::Sender::new(false),
         });
         super::sql::use_named_statements(config.pooler == Pooler::Direct);
         let idle_timeout = config.idle_timeout;
@@ -266,6 +269,39 @@ impl Db {
         self.shared
             .abandoned_at_ms
             .store(self.shared.now_ms(), Ordering::Release);
+    }
+
+    /// Tells whatever waits on [`Db::shutting_down`] that the process is
+    /// about to stop. Idempotent.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+    }
+
+    /// Completes once the process has begun to shut down, at once if it
+    /// already has. Long work (a streamed reply) selects on it to end early
+    /// and in order, while the pool is still open to save what it has.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut receiver = self.shared.shutdown.subscribe();
+        async move {
+            // An error means the sender is gone with the pool: nothing
+            // will ever be signalled, so wait forever, like an open pool.
+            if receiver.wait_for(|down| *down).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Waits, at most `bound`, until no invocation (handler or open
+    /// stream) is running; returns how many still are.
+    pub(crate) async fn wait_for_invocations(&self, bound: Duration) -> usize {
+        let start = Instant::now();
+        loop {
+            let running = self.in_flight();
+            if running == 0 || start.elapsed() >= bound {
+                return running;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     fn in_flight(&self) -> usize {

@@ -61,31 +61,32 @@ impl StreamGuard {
     }
 
     /// Ends the stream in order: the end work runs now (awaited, so that the
-    /// stream's last chunk can follow it), then the release and leak check.
-    pub async fn finish(mut self, end: StreamEnd) {
+    /// stream's last chunk can follow it), then the release. The
+    /// invocation counts as running until the guard is dropped: keep it
+    /// until the last chunk is sent, so that a shutdown waiting for running
+    /// invocations ([`Db::shutting_down`](super::Db::shutting_down)) waits
+    /// for that chunk too.
+    pub async fn finish(&mut self, end: StreamEnd) {
         if let Some(work) = self.end_work.take() {
             work(end).await;
         }
         release_connection().await;
         tracing::debug!(stream = self.label, ?end, "stream ended");
-        drop(self.invocation.take());
     }
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        let Some(invocation) = self.invocation.take() else {
-            return; // finished in order
+        let invocation = self.invocation.take();
+        let Some(work) = self.end_work.take() else {
+            return; // finished in order; the invocation ends here
         };
-        let work = self.end_work.take();
         let label = self.label;
         tracing::debug!(stream = label, "stream abandoned before its end");
         // Drop cannot wait: run the end work on the runtime, detached from
         // the (dropped) body, and only then end the invocation.
         let cleanup = async move {
-            if let Some(work) = work {
-                work(StreamEnd::Abandoned).await;
-            }
+            work(StreamEnd::Abandoned).await;
             release_connection().await;
             drop(invocation);
         };
