@@ -20,6 +20,7 @@ pub mod process;
 pub mod proxy;
 pub mod requests;
 pub mod sampler;
+pub mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;

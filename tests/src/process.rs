@@ -6,20 +6,24 @@ use std::sync::Mutex;
 
 use tokio::process::{Child, Command};
 
-/// The path of a workspace binary (`history`, `migrate`, ...), built (or
-/// found up to date) once per test process: the test runner builds test
-/// targets, not other packages' binaries, which could otherwise be stale.
+/// The path of a workspace binary (`history`, `migrate`, ...). Every
+/// binary is built (or found up to date) once per test process: the test
+/// runner builds test targets, not other packages' binaries, which could
+/// otherwise be stale. The build is the workspace's, as `cargo xtask test`
+/// runs it first: building one package alone would resolve its
+/// dependencies' features differently and make the next `cargo test`
+/// rebuild them.
 pub fn binary(name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static BUILT: Mutex<bool> = Mutex::new(false);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|b| b == name) {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--package", name, "--bin", name])
+    if !*built {
+        let status = devdb::cargo()
+            .args(["build", "--quiet", "--workspace", "--bins"])
             .current_dir(crate::workspace_root())
             .status()
             .unwrap_or_else(|e| panic!("could not run cargo build for {name}: {e}"));
-        assert!(status.success(), "cargo build of {name} failed");
-        built.push(name.to_owned());
+        assert!(status.success(), "cargo build of the binaries failed");
+        *built = true;
     }
     // Tests run from target/<profile>/deps/; binaries sit in target/<profile>/.
     std::env::current_exe()

@@ -21,12 +21,11 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use integration_tests::lambda_api::FakeLambda;
 use integration_tests::sampler::BackendSampler;
-use integration_tests::{ApiRequest, Shape, TEST_AUTH_SECRET, TestApp, TestDb, TestUser, process};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use integration_tests::watch::Watch;
+use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestUser, process};
 use shared::http::identity::UserType;
 use sqlx::{Postgres, Transaction};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const HISTORY: &str = "chat-backend:history";
 
@@ -210,71 +209,6 @@ async fn in_process_more_callers_than_the_pool_holds_wait_for_a_connection_and_o
     assert_eq!(app.checked_out_after_settling().await, 0);
 }
 
-/// `cargo lambda watch --concurrency <n>` on a free port, serving `db`.
-struct Watch {
-    child: Child,
-    base: String,
-}
-
-impl Watch {
-    /// Starts it, and waits until the history function answers.
-    async fn start(db: &TestDb, concurrency: u32) -> Watch {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(env!("CARGO"))
-            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &port.to_string()])
-            .args(["--concurrency", &concurrency.to_string()])
-            .current_dir(integration_tests::workspace_root())
-            .env("POSTGRES_URL", db.url())
-            .env("AUTH_SECRET", TEST_AUTH_SECRET)
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            // Its own process group, so that stopping it stops the functions too.
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cargo lambda watch must be installed (pip install cargo-lambda): {e}")
-            });
-        let watch = Watch {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        // The first request builds and starts the function; a signed-out
-        // caller's 401 says it serves.
-        let started = Instant::now();
-        loop {
-            let answered = reqwest::get(format!("{}/api/history", watch.base)).await;
-            if answered.is_ok_and(|r| r.status() == 401) {
-                return watch;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(900),
-                "cargo lambda watch did not serve /api/history"
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-
-    /// Stops the watcher the way Ctrl-C does, and waits for it.
-    async fn stop(mut self) {
-        if let Some(pid) = self.child.id().and_then(|id| i32::try_from(id).ok()) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGINT);
-        }
-        if tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_cargo_lambda_watch_with_concurrency_three_requests_overlap_on_one_connection_each() {
     // reqwest's TLS (unused on localhost) needs a crypto provider chosen.
@@ -282,13 +216,19 @@ async fn under_cargo_lambda_watch_with_concurrency_three_requests_overlap_on_one
     let db = TestDb::migrated().await;
     let app = TestApp::new(&db, "history", &[]);
     let ada = app.user("ada@example.com", UserType::Regular).await;
-    let watch = Watch::start(&db, 3).await;
+    let watch = Watch::start(
+        &db,
+        &["--concurrency", "3"],
+        &[],
+        &[(reqwest::Method::GET, "/api/history")],
+    )
+    .await;
     let sampler = BackendSampler::start(&db, HISTORY);
     let http = reqwest::Client::new();
 
     let gate = Gate::close(&db).await;
     let requests = join_all((0..5).map(|_| {
-        http.get(format!("{}/api/history", watch.base))
+        http.get(watch.url("/api/history"))
             .bearer_auth(&ada.token)
             .send()
     }));

@@ -8,115 +8,17 @@
 //! Needs `cargo lambda` (`pip install cargo-lambda`; `.ci/run` and
 //! `cargo xtask dev` install it).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use integration_tests::{TEST_AUTH_SECRET, TestDb};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use integration_tests::TestDb;
+use integration_tests::watch::Watch;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 /// Pause of the offline model before each word: long enough that the
 /// first chunk clearly comes before the last word is written.
 const TOKEN_DELAY_MS: u64 = 60;
-
-struct Watch {
-    child: Child,
-    base: String,
-}
-
-impl Watch {
-    /// Starts `cargo lambda watch` on a free port for `db`, and waits until
-    /// it routes requests to the functions.
-    async fn start(db: &TestDb) -> Watch {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .args([
-                "lambda",
-                "watch",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &port.to_string(),
-            ])
-            .current_dir(integration_tests::workspace_root())
-            .env("POSTGRES_URL", db.url())
-            .env("AUTH_SECRET", TEST_AUTH_SECRET)
-            .env("OFFLINE_MODEL_DELAY_MS", TOKEN_DELAY_MS.to_string())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Its own process group, so that stopping it stops the functions too.
-            .process_group(0)
-            .kill_on_drop(true);
-        let child = command.spawn().unwrap_or_else(|e| {
-            panic!("cargo lambda watch must be installed (pip install cargo-lambda): {e}")
-        });
-        let watch = Watch {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        // The first request to a function builds and starts it: wait until
-        // every function answers (a signed-out caller's 401), so that what
-        // the test measures is the functions, not the compiler.
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        for path in [
-            "/api/auth/session",
-            "/api/history",
-            "/api/vote?chatId=00000000-0000-4000-8000-000000000000",
-            "/api/document?id=00000000-0000-4000-8000-000000000000",
-            "/api/suggestions?documentId=00000000-0000-4000-8000-000000000000",
-            "/api/chat?id=00000000-0000-4000-8000-000000000000",
-        ] {
-            let method = if path.starts_with("/api/chat") {
-                reqwest::Method::DELETE
-            } else {
-                reqwest::Method::GET
-            };
-            loop {
-                let answered = client
-                    .request(method.clone(), format!("{}{path}", watch.base))
-                    .send()
-                    .await;
-                if answered.is_ok_and(|r| r.status() == 401) {
-                    break;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(900),
-                    "cargo lambda watch did not serve {path}"
-                );
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-        watch
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Stops the watcher the way Ctrl-C does, and waits for it.
-    async fn stop(mut self) {
-        if let Some(pid) = self.child.id().and_then(|id| i32::try_from(id).ok()) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGINT);
-        }
-        if tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
-    }
-}
 
 /// The backends of every function on the test's database.
 async fn function_backends(db: &TestDb) -> i64 {
@@ -135,7 +37,22 @@ async fn the_whole_backend_under_cargo_lambda_watch_serves_every_route_and_close
     // reqwest's TLS (unused on localhost) needs a crypto provider chosen.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::migrated().await;
-    let watch = Watch::start(&db).await;
+    let delay = TOKEN_DELAY_MS.to_string();
+    let ready = [
+        "/api/auth/session",
+        "/api/history",
+        "/api/vote?chatId=00000000-0000-4000-8000-000000000000",
+        "/api/document?id=00000000-0000-4000-8000-000000000000",
+        "/api/suggestions?documentId=00000000-0000-4000-8000-000000000000",
+    ]
+    .map(|path| (reqwest::Method::GET, path))
+    .into_iter()
+    .chain([(
+        reqwest::Method::DELETE,
+        "/api/chat?id=00000000-0000-4000-8000-000000000000",
+    )])
+    .collect::<Vec<_>>();
+    let watch = Watch::start(&db, &[], &[("OFFLINE_MODEL_DELAY_MS", &delay)], &ready).await;
     let http = reqwest::Client::new();
 
     // Sign up, and use the token everywhere.

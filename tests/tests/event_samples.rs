@@ -62,12 +62,25 @@ enum Version {
     V2,
 }
 
+/// The platform the tests run on, as `cargo -vV` names it.
+fn host_triple() -> String {
+    let output = devdb::cargo().arg("-vV").output().expect("cargo -vV runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("cargo -vV names the host")
+        .to_owned()
+}
+
 /// Where each dependency's sources are, from `cargo metadata`.
 fn crate_dir(name: &str) -> PathBuf {
     static METADATA: OnceLock<Value> = OnceLock::new();
     let metadata = METADATA.get_or_init(|| {
-        let output = std::process::Command::new(env!("CARGO"))
+        // Only this platform's packages: the others' sources may not have
+        // been downloaded, and the test stays offline.
+        let output = devdb::cargo()
             .args(["metadata", "--format-version", "1", "--offline"])
+            .args(["--filter-platform", &host_triple()])
             .current_dir(integration_tests::workspace_root())
             .output()
             .expect("cargo metadata runs");

@@ -19,6 +19,10 @@
 //! - `server` runs `initdb`/`pg_ctl`/`pg_isready` on the data directory, with
 //!   `pidfile` reading `postmaster.pid` and `log_tail` quoting `server.log` in errors.
 //!
+//! Beside it, [`cargo`]: a `cargo` command for programs that cargo started
+//! (`cargo xtask`, the tests), without the variables that would make each
+//! of their builds rebuild crates.
+//!
 //! Layout of a directory: `data/` (the cluster), `server.log`, `devdb.lock`.
 //!
 //! ```no_run
@@ -31,6 +35,7 @@
 //! ```
 
 mod bin_dir;
+mod cargo;
 mod location;
 mod lock;
 mod log_tail;
@@ -45,6 +50,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 pub use bin_dir::find_bin_dir;
+pub use cargo::cargo;
 use lock::DirLock;
 pub use pgbouncer::{PgBouncer, Upstream};
 use run_as::RunAs;

@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
@@ -85,7 +85,7 @@ fn migrate(root: &Path, url: &str, signals: &Receiver<i32>) -> Result<bool> {
     let log_for_stderr = log
         .try_clone()
         .context("Failed to share the migration log")?;
-    let mut child = Command::new(cargo())
+    let mut child = cargo()
         .args(["run", "--quiet", "-p", "migrate"])
         .current_dir(root)
         .env("POSTGRES_URL", url)
@@ -114,7 +114,7 @@ fn migrate(root: &Path, url: &str, signals: &Receiver<i32>) -> Result<bool> {
 }
 
 fn spawn_watch(root: &Path, url: &str) -> Result<Child> {
-    let mut cmd = Command::new(cargo());
+    let mut cmd = cargo();
     cmd.args(["lambda", "watch"])
         .current_dir(root)
         .env("POSTGRES_URL", url)

@@ -31,13 +31,13 @@ pub fn run(root: &Path, load_secs: u64) -> Result<u8> {
     }
     std::fs::create_dir_all(&records)?;
     // The process tests run the function binaries: build them up front.
-    let built = Command::new(cargo())
+    let built = cargo()
         .args(["build", "--workspace", "--bins"])
         .current_dir(root)
         .status()
         .context("Failed to run cargo build")?;
     anyhow::ensure!(built.success(), "Failed to build the functions ({built})");
-    let tests = Command::new(cargo())
+    let tests = cargo()
         .args(["nextest", "run", "--no-fail-fast", "-E", SCENARIOS])
         .env("RELIABILITY_FIGURES_DIR", &records)
         .env("RELIABILITY_LOAD_SECS", load_secs.to_string())
@@ -54,7 +54,7 @@ pub fn run(root: &Path, load_secs: u64) -> Result<u8> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         postgres_version()
     );
-    let report = Command::new(cargo())
+    let report = cargo()
         .args([
             "run",
             "--quiet",

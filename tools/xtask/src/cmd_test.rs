@@ -4,7 +4,6 @@
 //! or RDS Proxy in production.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -59,7 +58,7 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<u8> {
 /// processes (and `cargo lambda watch`) then start at once, and nextest,
 /// which builds test targets only, never runs a stale one.
 fn build_binaries(root: &Path) -> Result<()> {
-    let status = Command::new(cargo())
+    let status = cargo()
         .args(["build", "--workspace", "--bins"])
         .current_dir(root)
         .status()
@@ -95,7 +94,7 @@ fn run_nextest(
     pooler_url: Option<&str>,
     signals: &std::sync::mpsc::Receiver<i32>,
 ) -> Result<u8> {
-    let mut cmd = Command::new(cargo());
+    let mut cmd = cargo();
     cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"])
         .args(nextest_args)
         .current_dir(root);

@@ -1,18 +1,16 @@
 //! The cargo subcommands the commands rely on, installed on first use.
 
-use std::ffi::OsString;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-/// The cargo that started us (`CARGO`), so a toolchain override is honoured.
-pub fn cargo() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
+/// The cargo that started us (`CARGO`), so a toolchain override is
+/// honoured, without the variables of our own package: see [`devdb::cargo`].
+pub use devdb::cargo;
 
 /// Whether `cargo <subcommand> --version` works.
 fn has_subcommand(subcommand: &str) -> bool {
-    Command::new(cargo())
+    cargo()
         .args([subcommand, "--version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -28,7 +26,7 @@ pub fn ensure_nextest() -> Result<()> {
     println!(
         "cargo nextest is not installed: installing it with `cargo install cargo-nextest --locked`"
     );
-    let status = Command::new(cargo())
+    let status = cargo()
         .args(["install", "cargo-nextest", "--locked"])
         .status()
         .context("Failed to run cargo install cargo-nextest")?;

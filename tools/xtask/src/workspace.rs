@@ -1,7 +1,6 @@
 //! Finding the workspace root, which anchors `.devdb` and `target/devdb`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -22,7 +21,7 @@ pub fn root() -> Result<PathBuf> {
 }
 
 fn located_by_cargo() -> Option<PathBuf> {
-    let output = Command::new(cargo())
+    let output = cargo()
         .args(["locate-project", "--workspace", "--message-format", "plain"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
