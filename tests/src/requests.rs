@@ -34,6 +34,8 @@ pub struct ApiRequest {
     query: Vec<(String, String)>,
     headers: Vec<(String, String)>,
     body: Option<String>,
+    /// `body` is base64, as API Gateway sends a body that is not text.
+    base64: bool,
     claims: Option<Map<String, Value>>,
 }
 
@@ -46,6 +48,7 @@ impl ApiRequest {
             query: Vec::new(),
             headers: vec![("user-agent".into(), "integration-tests".into())],
             body: None,
+            base64: false,
             claims: None,
         }
     }
@@ -87,6 +90,15 @@ impl ApiRequest {
     /// Sets a raw body.
     pub fn body(mut self, body: &str) -> Self {
         self.body = Some(body.to_owned());
+        self
+    }
+
+    /// Sets a body of arbitrary bytes (not UTF-8, say), which the event
+    /// carries base64-encoded, as API Gateway does.
+    pub fn binary_body(mut self, bytes: &[u8]) -> Self {
+        use base64::Engine as _;
+        self.body = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+        self.base64 = true;
         self
     }
 
@@ -177,7 +189,7 @@ impl ApiRequest {
                 "authorizer": authorizer,
             },
             "body": self.body,
-            "isBase64Encoded": false,
+            "isBase64Encoded": self.base64,
         })
     }
 
@@ -214,7 +226,7 @@ impl ApiRequest {
             "queryStringParameters": self.query_map(),
             "requestContext": context,
             "body": self.body,
-            "isBase64Encoded": false,
+            "isBase64Encoded": self.base64,
         })
     }
 }

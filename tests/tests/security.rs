@@ -291,6 +291,7 @@ async fn call(
     request: lambda_http::Request,
 ) -> TestResponse {
     match function {
+        "auth" => app.call(auth::handle, request).await,
         "history" => app.call(history::handle, request).await,
         "vote" => app.call(vote::handle, request).await,
         "document" => app.call(document::handle, request).await,
@@ -302,6 +303,77 @@ async fn call(
         }
         other => panic!("no function {other}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_that_are_not_utf8_are_400s_in_the_error_format_and_change_nothing() {
+    let mut record = Scenario::new(GROUP, "binary_bodies", "Bodies that are not UTF-8")
+        .did("every route with a JSON body (login, register, chat, document, vote) sent bytes that are not UTF-8 as `application/json`, base64-encoded in the event as API Gateway sends them; and a valid JSON body sent base64-encoded")
+        .checked("each invalid body is a 400 `bad_request:api` in the error format and no table changes; the base64-encoded valid body is accepted");
+    let db = TestDb::migrated().await;
+    let apps: Vec<(&str, TestApp)> = ["auth", "chat", "document", "vote"]
+        .into_iter()
+        .map(|name| (name, TestApp::new(&db, name, &[])))
+        .collect();
+    let chat = offline_chat(0, &[]);
+    let ada = apps[0].1.user("ada@example.com", UserType::Regular).await;
+    let routes = [
+        ("auth", "POST", "/api/auth/login"),
+        ("auth", "POST", "/api/auth/register"),
+        ("chat", "POST", "/api/chat"),
+        ("document", "POST", "/api/document"),
+        ("vote", "PATCH", "/api/vote"),
+    ];
+    let bodies: [&[u8]; 3] = [
+        b"\xff\xfe\x00{",
+        b"{\"email\": \"\xc3\x28@example.com\", \"title\": \"\xe2\x82\"}",
+        &[0x80; 64],
+    ];
+    let before = fingerprint(db.observer()).await;
+    let mut refused = 0;
+    for (function, method, path) in routes {
+        let app = &apps
+            .iter()
+            .find(|(name, _)| *name == function)
+            .expect("app")
+            .1;
+        for bytes in bodies {
+            let request = ApiRequest::new(method, path)
+                .query("id", &Uuid::new_v4().to_string())
+                .bearer(&ada.token)
+                .header("content-type", "application/json")
+                .binary_body(bytes)
+                .build(Shape::HttpV2);
+            let answer = call(app, function, &chat, request).await;
+            assert_eq!(answer.status, 400, "{method} {path}: {}", answer.text);
+            assert_eq!(answer.json["code"], "bad_request:api", "{}", answer.text);
+            assert!(answer.json["message"].is_string(), "{}", answer.text);
+            refused += 1;
+        }
+    }
+    assert_eq!(fingerprint(db.observer()).await, before, "a table changed");
+
+    // API Gateway also base64-encodes text bodies of some content types:
+    // a valid body arriving so is read like any other.
+    let id = Uuid::new_v4();
+    let document = &apps[2].1;
+    let save = ApiRequest::new("POST", "/api/document")
+        .query("id", &id.to_string())
+        .bearer(&ada.token)
+        .header("content-type", "application/json")
+        .binary_body(r#"{"title": "Notes", "content": "café", "kind": "text"}"#.as_bytes())
+        .build(Shape::HttpV2);
+    let answer = document.call(document::handle, save).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let content: Option<String> =
+        sqlx::query_scalar(r#"SELECT content FROM "Document" WHERE id = $1"#)
+            .bind(id)
+            .fetch_one(db.observer())
+            .await
+            .expect("the saved document");
+    assert_eq!(content.as_deref(), Some("café"));
+    record.figure("invalid bodies refused with 400", refused);
+    record.passed();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
