@@ -196,15 +196,27 @@ impl TlsServer {
     /// and `DB_SSL_ROOT_CERT` = `ca` if given, read as the function reads
     /// its environment.
     fn config(&self, url: &str, ca: Option<&str>) -> Config {
+        self.config_with(url, ca, &[])
+    }
+
+    /// [`Self::config`] with `extra` variables.
+    fn config_with(&self, url: &str, ca: Option<&str>, extra: &[(&str, &str)]) -> Config {
         let url = url.to_owned();
         let ca = ca.map(str::to_owned);
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup("history", move |name| match name {
             "POSTGRES_URL" => Some(url.clone()),
             "DB_SSL_ROOT_CERT" => ca.clone(),
             "AUTH_SECRET" => Some(TEST_AUTH_SECRET.to_owned()),
             "DB_POOL_MAX" => Some("1".to_owned()),
             "DB_CONNECT_TIMEOUT_SECS" => Some("5".to_owned()),
-            _ => None,
+            _ => extra
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
         })
         .unwrap_or_else(|error| panic!("invalid test configuration: {error}"))
     }
@@ -308,6 +320,51 @@ async fn the_history_function_connects_with_verify_full_and_a_ca_file_and_its_co
     assert_eq!((tls, all), (1, 1), "the function's connections over TLS");
     state.db.close_within(Duration::from_secs(5)).await;
     let _ = observer.close().await;
+}
+
+/// A handler stuck in a slow query.
+async fn sleeps_in_the_database(
+    _: lambda_http::Request,
+    state: AppState,
+) -> shared::http::ApiResult<http::Response<lambda_http::Body>> {
+    sqlx::query("SELECT pg_sleep(30)")
+        .execute(state.db.pool())
+        .await?;
+    shared::http::response::ok(&serde_json::json!({}))
+}
+
+/// Over TLS, a connection whose statement was abandoned used to stay
+/// checked out for good: draining it read the cancelled statement's error,
+/// sqlx then closed the connection, and that close hangs on a TLS stream.
+/// With a pool of one, every later request failed.
+#[tokio::test]
+async fn over_tls_a_handler_cut_off_mid_query_gets_its_connection_back() {
+    let server = TlsServer::start().await;
+    let url = server.url("localhost", "sslmode=require");
+    let config = server.config_with(
+        &url,
+        None,
+        &[
+            ("HANDLER_TIMEOUT_SECS", "1"),
+            ("DB_STATEMENT_TIMEOUT_SECS", "2"),
+        ],
+    );
+    let state = AppState::new(Db::connect_lazy(&config.db), config);
+    let request = ApiRequest::get("/api/history").build(Shape::HttpV2);
+    let response = read(run_with_cleanup(&state, request, sleeps_in_the_database).await);
+    assert_eq!(response.status, 503, "{}", response.text);
+
+    // statement_timeout ends the query at 2 s; the drain then gives the
+    // connection back, still open and over TLS.
+    let settled = state.db.wait_until_settled(Duration::from_secs(6)).await;
+    assert_eq!(settled, 0, "the connection did not come back");
+    assert_eq!(state.db.size(), 1);
+    let answer: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(state.db.pool())
+        .await
+        .expect("the pool of one works again");
+    assert_eq!(answer, 1);
+    state.db.close_within(Duration::from_secs(5)).await;
 }
 
 #[tokio::test]

@@ -164,7 +164,7 @@ impl Db {
                     if !shared.recently_abandoned() {
                         return Ok(true);
                     }
-                    bounded_ping(conn, drain_timeout).await.map(|()| true)
+                    drain(conn, drain_timeout).await.map(|()| true)
                 })
             })
             .connect_lazy_with(config.connect_options());
@@ -397,6 +397,29 @@ async fn check_before_acquire(
         .inspect_err(|_| {
             PoolMetrics::inc(&shared.metrics.failed_checks);
         })
+}
+
+/// Waits, at most `bound`, until a connection whose statement was
+/// abandoned mid-way is ready for the next one.
+///
+/// The abandoned statement usually ends in an error (cancelled by
+/// `statement_timeout`), which the first ping reads and returns, with the
+/// connection's last `ReadyForQuery` still unread; the next ping reads it.
+/// So an error from the server means "drained, ping again"; only a
+/// connection error (or the bound) means the connection is lost. Returning
+/// the error to sqlx would make it close the connection, and over TLS that
+/// close can hang and hold the pool's slot for good.
+async fn drain(conn: &mut PgConnection, bound: Duration) -> Result<(), sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match bounded_ping(conn, left).await {
+            Err(sqlx::Error::Database(error)) => {
+                tracing::debug!(%error, "drained an abandoned statement's error");
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A ping that gives up after `bound`. An error makes sqlx close the
