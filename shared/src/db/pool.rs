@@ -60,6 +60,10 @@ struct Shared {
     /// Invocations (handlers or open streams) running right now; a leak
     /// check is only meaningful when none are.
     in_flight: AtomicUsize,
+    /// `db::Session`s giving their connection back right now. The last
+    /// one back, once no invocation runs, does the leak check: no task of
+    /// its own per invocation (see [`Invocation`]'s `Drop`).
+    returning: AtomicUsize,
     /// When a handler was last cancelled, in milliseconds since `epoch`
     /// (0: never). Read by the `after_release` hook.
     abandoned_at_ms: AtomicU64,
@@ -111,6 +115,7 @@ impl Db {
         let shared = Arc::new(Shared {
             metrics: PoolMetrics::default(),
             in_flight: AtomicUsize::new(0),
+            returning: AtomicUsize::new(0),
             abandoned_at_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             application_name: config.application_name.clone(),
@@ -305,7 +310,22 @@ impl Db {
     }
 
     fn in_flight(&self) -> usize {
-        self.shared.in_flight.load(Ordering::Acquire)
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// A `Session` begins giving its connection back; call
+    /// [`Db::returned`] when it is back (or given up).
+    pub(crate) fn returning(&self) {
+        self.shared.returning.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A `Session`'s connection is back. The last one back after the last
+    /// invocation ended checks for leaks, on the task that returned it.
+    pub(crate) async fn returned(&self) {
+        let left = self.shared.returning.fetch_sub(1, Ordering::SeqCst) - 1;
+        if left == 0 && self.in_flight() == 0 && self.checked_out() > 0 {
+            self.clone().check_for_leaks("the last invocation").await;
+        }
     }
 
     /// After the last running invocation ends: any connection still checked
@@ -333,7 +353,7 @@ pub(crate) struct Invocation {
 
 impl Drop for Invocation {
     fn drop(&mut self) {
-        let left = self.db.shared.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
+        let left = self.db.shared.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
         if let Some(emf) = &self.db.shared.emf {
             let idle = u32::try_from(self.db.pool.num_idle()).unwrap_or(u32::MAX);
             let pool = PoolState {
@@ -343,11 +363,21 @@ impl Drop for Invocation {
             };
             emf.invocation_ended(self.db.metrics().snapshot(), pool);
         }
-        if left > 0 || self.db.checked_out() == 0 {
+        // The usual end: the handler's session is still on its way back,
+        // and the last one back does the check (`Db::returned`). Leaving
+        // it to that task, rather than spawning one here to wait for it,
+        // keeps a second task (and the wake-up of an idle worker thread
+        // that spawning costs) off every invocation. Whichever of the two
+        // sees both counters at zero second checks: at least one does.
+        if left > 0
+            || self.db.shared.returning.load(Ordering::SeqCst) > 0
+            || self.db.checked_out() == 0
+        {
             return;
         }
-        // Returns are on their way (sqlx pings before re-queueing); check
-        // once they settle, off the response path.
+        // A connection out with no session returning it: a leak, or one
+        // taken from the pool directly and returned by sqlx's own task.
+        // Check once returns settle, off the response path.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(self.db.clone().check_for_leaks(self.label));
         }

@@ -26,6 +26,8 @@ pub struct Session {
     inner: Option<Inner>,
     /// How long giving the connection back may take (see `Drop`).
     return_bound: Duration,
+    /// The pool's handle, told when the connection is back.
+    db: Db,
 }
 
 enum Inner {
@@ -85,6 +87,8 @@ impl Drop for Session {
         };
         let giving_back = conn.return_to_pool();
         let bound = self.return_bound;
+        let db = self.db.clone();
+        db.returning();
         runtime.spawn(async move {
             if tokio::time::timeout(bound, giving_back).await.is_err() {
                 tracing::warn!(
@@ -92,6 +96,7 @@ impl Drop for Session {
                     "a connection did not come back within the bound; closed it"
                 );
             }
+            db.returned().await;
         });
     }
 }
@@ -140,6 +145,7 @@ impl Db {
         Ok(Session {
             inner: Some(inner),
             return_bound: self.return_bound(),
+            db: self.clone(),
         })
     }
 
