@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! cargo run --release -p bench -- [--check] [--sizes] [--out FILE]
+//! cargo run --release -p bench -- --warm
 //! ```
+//!
+//! `--warm` runs only the warm overhead comparison and prints it: a short
+//! run to profile or to try a change on.
 //!
 //! `--check` runs the short CI version and fails when a ratio check does;
 //! `--sizes` also builds the arm64 zips (slow); `--out` is where the
@@ -21,15 +25,17 @@ fn main() -> ExitCode {
         sizes: false,
     };
     let mut out = None;
+    let mut warm_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--check" => options.check = true,
             "--sizes" => options.sizes = true,
+            "--warm" => warm_only = true,
             "--out" => out = args.next().map(PathBuf::from),
             other => {
                 eprintln!(
-                    "unknown argument {other}; usage: bench [--check] [--sizes] [--out FILE]"
+                    "unknown argument {other}; usage: bench [--check] [--sizes] [--out FILE] | --warm"
                 );
                 return ExitCode::FAILURE;
             }
@@ -46,6 +52,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if warm_only {
+        return match runtime.block_on(suite::warm_only()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("the warm comparison failed: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let report = match runtime.block_on(suite::run(options)) {
         Ok(report) => report,
         Err(error) => {

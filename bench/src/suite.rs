@@ -102,6 +102,29 @@ pub async fn run(options: Options) -> Result<Report> {
     Ok(report)
 }
 
+/// Only the warm overhead comparison, printed: a short run to profile
+/// (`perf record`, `valgrind --tool=callgrind`) or to try a change on.
+pub async fn warm_only() -> Result<()> {
+    let fixture = Fixture::create().await?;
+    let effort = warm::Effort {
+        rounds: 5,
+        per_round: 400,
+        connect_rounds: 1,
+        connect_per_round: 5,
+    };
+    let warm = warm::run(&fixture, effort, true).await?;
+    for (name, overhead) in [("history", &warm.history), ("vote", &warm.vote)] {
+        println!(
+            "warm {name}: full {} / bare sqlx {} / database alone {}: overhead {}",
+            time(overhead.full.median()),
+            time(overhead.bare.median()),
+            time(overhead.held.median()),
+            ratio(overhead.ratio()),
+        );
+    }
+    Ok(())
+}
+
 /// The median of one program's cold-start samples (NaN if it was not
 /// started).
 fn cold_median(colds: &[Cold], program: Program, samples: fn(&Cold) -> &Samples) -> f64 {
