@@ -1,5 +1,10 @@
 //! The real `cargo lambda watch`, run by a test on a free port against the
 //! test's database, and stopped the way Ctrl-C stops it.
+//!
+//! It runs with `--ignore-changes`: other tests write files in the
+//! workspace while it runs (`npm ci` in `tests/node`), and a reload then
+//! restarts the functions under the requests in flight. Its output goes to
+//! `target/watch-logs/<port>.log`, quoted when a function never answers.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -32,9 +37,19 @@ impl Watch {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        let log_dir = crate::workspace_root().join("target/watch-logs");
+        std::fs::create_dir_all(&log_dir).expect("a directory for the watcher's log");
+        let log_path = log_dir.join(format!("{port}.log"));
+        let log = std::fs::File::create(&log_path).expect("the watcher's log file");
         let mut command = Command::from(devdb::cargo());
         command
-            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
             .args(["--invoke-port", &port.to_string()])
             .args(args)
             .current_dir(crate::workspace_root())
@@ -43,8 +58,8 @@ impl Watch {
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().expect("the log file, twice"))
+            .stderr(log)
             // Its own process group, so that stopping it stops the functions too.
             .process_group(0)
             .kill_on_drop(true);
@@ -55,7 +70,12 @@ impl Watch {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
-        let client = reqwest::Client::new();
+        // A request that a function never picks up would wait forever:
+        // each try has a bound, and the whole wait another.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("an HTTP client");
         let started = Instant::now();
         for (method, path) in ready {
             loop {
@@ -63,10 +83,21 @@ impl Watch {
                 if answered.is_ok_and(|r| r.status() == 401) {
                     break;
                 }
-                assert!(
-                    started.elapsed() < Duration::from_secs(900),
-                    "cargo lambda watch did not serve {method} {path}"
-                );
+                if started.elapsed() > Duration::from_secs(600) {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    let tail: String = log
+                        .lines()
+                        .rev()
+                        .take(40)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    panic!(
+                        "cargo lambda watch did not serve {method} {path}; its log ends:\n{tail}"
+                    );
+                }
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
