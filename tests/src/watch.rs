@@ -83,7 +83,7 @@ impl Watch {
                 if answered.is_ok_and(|r| r.status() == 401) {
                     break;
                 }
-                if started.elapsed() > Duration::from_secs(600) {
+                if started.elapsed() > Duration::from_secs(300) {
                     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                     let tail: String = log
                         .lines()
