@@ -63,7 +63,9 @@ token=$(curl -sf -X POST "$base/api/auth/guest" |
 # hooks.py leaves out generated bodies that are not UTF-8: the local
 # emulator answers them with a 500 of its own (see there).
 # Do not edit files under the workspace during a run: the watcher restarts
-# every function on a change, and requests in flight then time out.
+# every function on a change, and requests in flight then time out. For the
+# same reason schemathesis keeps no example database (Hypothesis would write
+# it to .hypothesis/ here, as it runs).
 export SCHEMATHESIS_HOOKS=hooks
 export PYTHONPATH="$PWD/tests/schemathesis${PYTHONPATH:+:$PYTHONPATH}"
 schemathesis run docs/openapi.json \
@@ -73,4 +75,5 @@ schemathesis run docs/openapi.json \
     --max-examples 20 \
     --request-timeout 30 \
     --seed 1 \
+    --generation-database none \
     "$@"
