@@ -271,12 +271,16 @@ fn checks(report: &mut Report, warm: &WarmResults, c: &Comparison, colds: &[Cold
         ratio(speedup),
         speedup >= 2.5,
     );
+    // A pool that connected per invocation would show 1,000. The check runs
+    // 90 pooled invocations, so one connection opened is 11.1: back to
+    // back, the next invocation can find the last connection still on its
+    // way back and open a second one, which the pool (10 at most) keeps.
     let backends = warm.connecting.pooled_backends;
     check(
         "backends opened per 1,000 pooled invocations",
-        "at most 10",
+        "at most 50",
         format!("{backends:.1}"),
-        backends <= 10.0,
+        backends <= 50.0,
     );
     let (o, n) = (&c.ours, &c.node);
     let memory = n.peak_rss as f64 / o.peak_rss as f64;
