@@ -231,14 +231,7 @@ impl Db {
     /// Waits (up to `bound`) until no connection is checked out, and
     /// returns how many still are.
     pub async fn wait_until_settled(&self, bound: Duration) -> u32 {
-        let start = Instant::now();
-        loop {
-            let checked_out = self.checked_out();
-            if checked_out == 0 || start.elapsed() >= bound {
-                return checked_out;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        poll_until_zero(bound, || self.checked_out()).await
     }
 
     /// Closes every idle connection now, keeping the pool open (before a
@@ -299,14 +292,7 @@ impl Db {
     /// Waits, at most `bound`, until no invocation (handler or open
     /// stream) is running; returns how many still are.
     pub(crate) async fn wait_for_invocations(&self, bound: Duration) -> usize {
-        let start = Instant::now();
-        loop {
-            let running = self.in_flight();
-            if running == 0 || start.elapsed() >= bound {
-                return running;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        poll_until_zero(bound, || self.in_flight()).await
     }
 
     fn in_flight(&self) -> usize {
@@ -342,6 +328,19 @@ impl Db {
                 "connection leak: connections still checked out after the handler ended"
             );
         }
+    }
+}
+
+/// Reads `count` every millisecond until it is zero or `bound` has passed,
+/// and returns its last value.
+async fn poll_until_zero<T: PartialEq + Default>(bound: Duration, count: impl Fn() -> T) -> T {
+    let start = Instant::now();
+    loop {
+        let now = count();
+        if now == T::default() || start.elapsed() >= bound {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
