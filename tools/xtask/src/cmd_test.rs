@@ -32,6 +32,8 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<u8> {
     ensure_nextest()?;
     // The end-to-end test runs the backend under `cargo lambda watch`.
     ensure_cargo_lambda()?;
+    // Both passes need it: the main suite's pooler tests start their own.
+    ensure_pgbouncer()?;
     build_binaries(root)?;
     let db = Database::from_env_or_start(&root.join("target/devdb/test"))?;
     let mut outcome = run_nextest(root, &db, nextest_args, None, &signals);
@@ -76,7 +78,6 @@ fn run_through_pgbouncer(
     db: &Database,
     signals: &std::sync::mpsc::Receiver<i32>,
 ) -> Result<u8> {
-    ensure_pgbouncer()?;
     let upstream = Upstream::from_url(&db.url)?;
     let bouncer = PgBouncer::start(&upstream, 5).context("Failed to start PgBouncer")?;
     println!(
