@@ -15,7 +15,9 @@ use signal_hook::consts::SIGTERM;
 use crate::child::{Event, exit_code, next_event};
 use crate::database::Database;
 use crate::signals;
-use crate::tools::{cargo, ensure_cargo_lambda, ensure_nextest, ensure_pgbouncer};
+use crate::tools::{
+    cargo, ensure_cargo_lambda, ensure_nextest, ensure_node_packages, ensure_pgbouncer,
+};
 
 /// The test binaries that go through the API's routes: run again behind
 /// PgBouncer. (The others count server backends or run processes of their
@@ -34,17 +36,22 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<u8> {
     ensure_cargo_lambda()?;
     // Both passes need it: the main suite's pooler tests start their own.
     ensure_pgbouncer()?;
+    ensure_node_packages(root)?;
     build_binaries(root)?;
     let db = Database::from_env_or_start(&root.join("target/devdb/test"))?;
     let mut outcome = run_nextest(root, &db, nextest_args, None, &signals);
     // The pooler pass belongs to the whole suite; a run narrowed by
-    // arguments is someone looking at particular tests.
-    if nextest_args.is_empty() && !matches!(outcome, Err(_) | Ok(130..)) {
-        let pooled = run_through_pgbouncer(root, &db, &signals);
-        outcome = match (outcome, pooled) {
-            (Ok(0), pooled) => pooled,
-            (first, _) => first,
-        };
+    // arguments is someone looking at particular tests. After a failure it
+    // is left out, so that the failures are what the log ends with.
+    if nextest_args.is_empty() {
+        match outcome {
+            Ok(0) => outcome = run_through_pgbouncer(root, &db, &signals),
+            Ok(code) if code < 130 => println!(
+                "cargo xtask test: the suite failed (see the failures above); \
+                 the pass through PgBouncer is left out"
+            ),
+            _ => {}
+        }
     }
     let cleanup = db.remove();
     println!(
