@@ -24,16 +24,18 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+
+use crate::runtime_api::{Pending, extension_next, registered, serve};
 
 /// What a function answered to one invocation.
 #[derive(Debug)]
@@ -53,12 +55,6 @@ impl Outcome {
             Outcome::Error(error) => panic!("the function reported an error: {error}"),
         }
     }
-}
-
-struct Pending {
-    id: String,
-    event: Value,
-    deadline_ms: u64,
 }
 
 #[derive(Default)]
@@ -130,13 +126,7 @@ impl FakeLambda {
             .route("/2020-01-01/extension/register", post(register))
             .route("/2020-01-01/extension/event/next", get(extension_next))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("local address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, server) = serve(app).await;
         FakeLambda {
             addr,
             sender,
@@ -154,16 +144,7 @@ impl FakeLambda {
 
     /// The environment Lambda gives a function process, pointing here.
     pub fn function_env(&self, function: &str) -> Vec<(String, String)> {
-        [
-            ("AWS_LAMBDA_RUNTIME_API", self.runtime_api()),
-            ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        crate::runtime_api::function_env(self.addr, function)
     }
 
     /// [`FakeLambda::function_env`] for `function` on `db`, signing tokens
@@ -184,20 +165,15 @@ impl FakeLambda {
     /// Queues `event` for the function and waits (up to `timeout`) for its
     /// answer. The invocation's deadline is `timeout` from now.
     pub async fn invoke(&self, event: Value, timeout: Duration) -> Outcome {
-        let id = uuid::Uuid::new_v4().to_string();
+        let pending = Pending::new(event, timeout);
         let (tx, rx) = oneshot::channel();
-        self.inner.lock().await.answers.insert(id.clone(), tx);
-        let deadline_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-            + timeout.as_millis() as u64;
+        self.inner
+            .lock()
+            .await
+            .answers
+            .insert(pending.id.clone(), tx);
         self.sender
-            .send(Pending {
-                id,
-                event,
-                deadline_ms,
-            })
+            .send(pending)
             .expect("the fake Lambda API is running");
         tokio::time::timeout(timeout, rx)
             .await
@@ -289,26 +265,7 @@ async fn next(State(state): State<AppState>) -> Response {
         inner.in_flight += 1;
         inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
     }
-    let mut headers = HeaderMap::new();
-    let mut put = |name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    };
-    put("lambda-runtime-aws-request-id", pending.id);
-    put(
-        "lambda-runtime-deadline-ms",
-        pending.deadline_ms.to_string(),
-    );
-    put(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:test".to_owned(),
-    );
-    put(
-        "lambda-runtime-trace-id",
-        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
-    );
-    (StatusCode::OK, headers, pending.event.to_string()).into_response()
+    pending.into_response()
 }
 
 async fn response(
@@ -362,22 +319,5 @@ async fn restore_error(State(state): State<AppState>, body: Bytes) -> StatusCode
 
 async fn register(State(state): State<AppState>) -> Response {
     state.inner.lock().await.extensions_registered += 1;
-    let id = uuid::Uuid::new_v4().to_string();
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert("lambda-extension-identifier", value);
-    }
-    let body = serde_json::json!({
-        "functionName": "test",
-        "functionVersion": "$LATEST",
-        "handler": "bootstrap",
-    });
-    (StatusCode::OK, headers, body.to_string()).into_response()
-}
-
-async fn extension_next() -> Response {
-    // Lambda answers an extension's poll only with events it subscribed
-    // to; the shutdown helper subscribes to none. Hold the poll open.
-    std::future::pending::<()>().await;
-    StatusCode::OK.into_response()
+    registered()
 }

@@ -14,17 +14,19 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
+
+use crate::runtime_api::{Pending, extension_next, registered, serve};
 
 /// What arrives for one invocation.
 #[derive(Debug)]
@@ -38,12 +40,6 @@ pub enum Piece {
     },
     /// The function reported an error (`/error`).
     Error(Value),
-}
-
-struct Pending {
-    id: String,
-    event: Value,
-    deadline_ms: u64,
 }
 
 #[derive(Default)]
@@ -99,13 +95,7 @@ impl StreamingLambda {
             .route("/2020-01-01/extension/register", post(register))
             .route("/2020-01-01/extension/event/next", get(extension_next))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("local address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, server) = serve(app).await;
         StreamingLambda {
             addr,
             sender,
@@ -116,35 +106,17 @@ impl StreamingLambda {
 
     /// The environment Lambda gives a function process, pointing here.
     pub fn function_env(&self, function: &str) -> Vec<(String, String)> {
-        [
-            ("AWS_LAMBDA_RUNTIME_API", self.addr.to_string()),
-            ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        crate::runtime_api::function_env(self.addr, function)
     }
 
     /// Queues `event`, with a deadline `deadline` from now; the answer
     /// arrives in the returned [`Invocation`].
     pub async fn invoke(&self, event: Value, deadline: Duration) -> Invocation {
-        let id = uuid::Uuid::new_v4().to_string();
+        let pending = Pending::new(event, deadline);
         let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.lock().await.sinks.insert(id.clone(), tx);
-        let deadline_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-            + deadline.as_millis() as u64;
+        self.inner.lock().await.sinks.insert(pending.id.clone(), tx);
         self.sender
-            .send(Pending {
-                id,
-                event,
-                deadline_ms,
-            })
+            .send(pending)
             .expect("the fake Lambda API is running");
         Invocation {
             pieces: rx,
@@ -253,26 +225,7 @@ async fn next(State(state): State<AppState>) -> Response {
     let Some(pending) = pending else {
         return StatusCode::GONE.into_response();
     };
-    let mut headers = HeaderMap::new();
-    let mut put = |name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    };
-    put("lambda-runtime-aws-request-id", pending.id);
-    put(
-        "lambda-runtime-deadline-ms",
-        pending.deadline_ms.to_string(),
-    );
-    put(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:test".to_owned(),
-    );
-    put(
-        "lambda-runtime-trace-id",
-        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
-    );
-    (StatusCode::OK, headers, pending.event.to_string()).into_response()
+    pending.into_response()
 }
 
 async fn response(State(state): State<AppState>, Path(id): Path<String>, body: Body) -> StatusCode {
@@ -323,21 +276,5 @@ async fn init_error() -> StatusCode {
 
 async fn register(State(state): State<AppState>) -> Response {
     state.inner.lock().await.extensions_registered += 1;
-    let id = uuid::Uuid::new_v4().to_string();
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert("lambda-extension-identifier", value);
-    }
-    let body = serde_json::json!({
-        "functionName": "test",
-        "functionVersion": "$LATEST",
-        "handler": "bootstrap",
-    });
-    (StatusCode::OK, headers, body.to_string()).into_response()
-}
-
-async fn extension_next() -> Response {
-    // The shutdown helper subscribes to no event: hold its poll open.
-    std::future::pending::<()>().await;
-    StatusCode::OK.into_response()
+    registered()
 }

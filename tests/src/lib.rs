@@ -19,6 +19,7 @@ pub mod private_server;
 pub mod process;
 pub mod proxy;
 pub mod requests;
+pub mod runtime_api;
 pub mod sampler;
 pub mod watch;
 

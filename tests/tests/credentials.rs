@@ -45,11 +45,8 @@ impl Extension {
         let app = Router::new()
             .route("/secretsmanager/get", get(serve))
             .with_state(extension.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        // The server runs for the rest of the test process.
+        let (addr, _server) = integration_tests::runtime_api::serve(app).await;
         (extension, addr)
     }
 

@@ -311,13 +311,7 @@ impl CloudFormation {
         }
         let received = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new().fallback(record).with_state(received.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("local address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, server) = integration_tests::runtime_api::serve(app).await;
         CloudFormation {
             addr,
             received,
