@@ -104,6 +104,11 @@ impl StreamingLambda {
         }
     }
 
+    /// Where it listens (`AWS_LAMBDA_RUNTIME_API`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The environment Lambda gives a function process, pointing here.
     pub fn function_env(&self, function: &str) -> Vec<(String, String)> {
         crate::runtime_api::function_env(self.addr, function)
