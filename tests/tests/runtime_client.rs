@@ -49,6 +49,24 @@ fn sockets_to(pid: i32, peer: std::net::SocketAddr) -> Vec<OwnedFd> {
         .collect()
 }
 
+/// Asserts that `process` has a connection to the Runtime API at `api`
+/// (at least the one it polls for the next invocation on), and that each
+/// has `TCP_NODELAY`.
+fn assert_all_nodelay(process: &Captured, api: std::net::SocketAddr) {
+    let sockets = sockets_to(process.pid().as_raw(), api);
+    assert!(
+        !sockets.is_empty(),
+        "no connection to {api}:\n{}",
+        process.logs()
+    );
+    for fd in &sockets {
+        assert!(
+            sockopt::tcp_nodelay(fd).expect("getsockopt"),
+            "a connection to the Runtime API with Nagle's algorithm on"
+        );
+    }
+}
+
 fn chat_env(lambda_env: Vec<(String, String)>, db: &TestDb) -> Vec<(String, String)> {
     let mut env = lambda_env;
     env.extend(
@@ -93,20 +111,7 @@ async fn every_runtime_api_connection_of_a_streaming_and_a_buffered_function_has
     let chat = Captured::spawn("chat", &chat_env(streaming.function_env("chat"), &db));
     let (first_word, ended) = stream_one(&streaming, &ada).await;
     assert!(first_word.is_some() && ended, "{}", chat.logs());
-    let api = streaming.addr();
-    let sockets = sockets_to(chat.pid().as_raw(), api);
-    // At least the one it polls for the next invocation on.
-    assert!(
-        !sockets.is_empty(),
-        "no connection to {api}:\n{}",
-        chat.logs()
-    );
-    for fd in &sockets {
-        assert!(
-            sockopt::tcp_nodelay(fd).expect("getsockopt"),
-            "a connection to the Runtime API with Nagle's algorithm on"
-        );
-    }
+    assert_all_nodelay(&chat, streaming.addr());
 
     let buffered = FakeLambda::start().await;
     let history = Captured::spawn("history", &buffered.function_env_on("history", &db, &[]));
@@ -115,19 +120,10 @@ async fn every_runtime_api_connection_of_a_streaming_and_a_buffered_function_has
         .invoke(request.event(Shape::HttpV2), Duration::from_secs(30))
         .await;
     assert_eq!(answer.json()["statusCode"], 200, "{}", history.logs());
-    let api: std::net::SocketAddr = buffered.runtime_api().parse().expect("an address");
-    let sockets = sockets_to(history.pid().as_raw(), api);
-    assert!(
-        !sockets.is_empty(),
-        "no connection to {api}:\n{}",
-        history.logs()
+    assert_all_nodelay(
+        &history,
+        buffered.runtime_api().parse().expect("an address"),
     );
-    for fd in &sockets {
-        assert!(
-            sockopt::tcp_nodelay(fd).expect("getsockopt"),
-            "a connection to the Runtime API with Nagle's algorithm on"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
