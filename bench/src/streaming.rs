@@ -153,6 +153,8 @@ pub struct StreamResults {
     pub first_word: Samples,
     /// Each word after the first: (end - first word) / (words - 1).
     pub per_word: Samples,
+    /// Whole replies through a local Runtime API ([`through_runtime_api`]).
+    pub through_runtime_api: Samples,
 }
 
 /// Measures `replies` replies, one at a time.
@@ -172,6 +174,38 @@ pub async fn run(replies: usize) -> Result<StreamResults> {
             .push((reply.end - reply.first_word) / (words as u32 - 1));
     }
     Ok(results)
+}
+
+/// Whole replies streamed by the chat function's release binary behind a
+/// local Runtime API, one at a time, warm: what the in-process figures
+/// leave out is the Runtime API connection (the streamed POST of the
+/// answer), where Nagle's algorithm once cost 40 ms
+/// (`vendor/lambda_runtime_api_client/PATCHED.md`).
+pub async fn through_runtime_api(f: &crate::fixtures::Fixture, replies: usize) -> Result<Samples> {
+    use crate::process::{FunctionProcess, Program};
+    let process = FunctionProcess::spawn(
+        Program::Rust("chat"),
+        &f.db.url(),
+        f.secret,
+        &[("OFFLINE_MODEL_DELAY_MS", "0")],
+    )
+    .await?;
+    process.init_time().await?;
+    let mut samples = Samples::new();
+    // The first replies warm the process (connections, statements).
+    for n in 0..replies + 5 {
+        let caller = &f.chatters[n % f.chatters.len()];
+        let event = f.chat_request(caller).event(Shape::RestV1);
+        let (took, status, body) = process.invoke(&event).await?;
+        if status != 200 || !body.contains("[DONE]") {
+            bail!("the chat answered {status}: {body}");
+        }
+        if n >= 5 {
+            samples.push(took);
+        }
+    }
+    process.stop().await;
+    Ok(samples)
 }
 
 /// Many streams at once in one chat process.

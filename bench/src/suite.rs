@@ -80,7 +80,8 @@ pub async fn run(options: Options) -> Result<Report> {
         (None, None)
     } else {
         eprintln!("streaming");
-        let stream = streaming::run(300).await?;
+        let mut stream = streaming::run(300).await?;
+        stream.through_runtime_api = streaming::through_runtime_api(&fixture, 100).await?;
         let many = streaming::many_at_once(&fixture, STREAMS).await?;
         (Some(stream), Some(many))
     };
@@ -488,7 +489,8 @@ fn tables(
     if let Some(s) = stream {
         let mut t = Table::new(
             "Streaming (`POST /api/chat`, offline model at zero delay)",
-            "In-process, through the cleanup wrapper; medians of one reply at a time.",
+            "In-process, through the cleanup wrapper, one reply at a time; the last \
+             row: the chat function's release binary behind a local Runtime API, warm.",
             &["", "median", "p99"],
         );
         t.row(vec![
@@ -505,6 +507,11 @@ fn tables(
             format!("each word after the first ({} words a reply)", s.words),
             time(s.per_word.median()),
             time(s.per_word.p99()),
+        ]);
+        t.row(vec![
+            "a whole reply through the Runtime API".to_owned(),
+            time(s.through_runtime_api.median()),
+            time(s.through_runtime_api.p99()),
         ]);
         report.tables.push(t);
     }
