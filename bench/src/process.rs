@@ -79,25 +79,7 @@ pub fn node_dir() -> PathBuf {
 
 /// Installs the Node.js original's packages (`npm ci`) unless they are.
 pub fn node_ready() -> Result<()> {
-    let dir = node_dir();
-    let installed = ["postgres", "jose"].iter().all(|p| {
-        dir.join("node_modules")
-            .join(p)
-            .join("package.json")
-            .exists()
-    });
-    if installed {
-        return Ok(());
-    }
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
-        .status()
-        .context("run npm ci in bench/node (is Node.js installed?)")?;
-    if !status.success() {
-        bail!("npm ci in bench/node failed");
-    }
-    Ok(())
+    devdb::npm_ci(&node_dir(), &["postgres", "jose"])
 }
 
 /// What to run.

@@ -26,19 +26,8 @@ fn ensure_installed() {
     if *done {
         return;
     }
-    let dir = node_dir();
-    let lock = std::fs::File::create(dir.join(".install.lock")).expect("create the install lock");
-    lock.lock().expect("take the install lock");
-    if !dir.join("node_modules/ai6/package.json").exists()
-        || !dir.join("node_modules/ai5/package.json").exists()
-    {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir)
-            .status()
-            .unwrap_or_else(|e| panic!("npm is needed to check streams with the AI SDK: {e}"));
-        assert!(status.success(), "npm ci in tests/node failed");
-    }
+    devdb::npm_ci(&node_dir(), &["ai5", "ai6"])
+        .unwrap_or_else(|e| panic!("the AI SDK is needed to check streams: {e:#}"));
     *done = true;
 }
 

@@ -21,7 +21,8 @@
 //!
 //! Beside it, [`cargo`]: a `cargo` command for programs that cargo started
 //! (`cargo xtask`, the tests), without the variables that would make each
-//! of their builds rebuild crates.
+//! of their builds rebuild crates; and [`npm_ci`], the Node.js packages
+//! that the tests and the benchmarks run.
 //!
 //! Layout of a directory: `data/` (the cluster), `server.log`, `devdb.lock`.
 //!
@@ -39,6 +40,7 @@ mod cargo;
 mod location;
 mod lock;
 mod log_tail;
+mod npm;
 mod pgbouncer;
 mod pidfile;
 mod run_as;
@@ -52,6 +54,7 @@ use anyhow::{Context, Result, bail};
 pub use bin_dir::find_bin_dir;
 pub use cargo::cargo;
 use lock::DirLock;
+pub use npm::npm_ci;
 pub use pgbouncer::{PgBouncer, Upstream};
 use run_as::RunAs;
 use server::Server;

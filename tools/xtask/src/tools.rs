@@ -98,38 +98,9 @@ pub fn ensure_pgbouncer() -> Result<()> {
 }
 
 /// The AI SDK packages the stream tests read replies with (`tests/node`),
-/// installed from the lock file before the suite starts, so that a registry
-/// hiccup is retried here and named, not a failure of whichever test asked
-/// first. (The tests install them too when run by plain `cargo nextest`.)
+/// installed before the suite starts, so that a registry hiccup is retried
+/// and named here, not a failure of whichever test asked first. (The tests
+/// install them too when run by plain `cargo nextest`.)
 pub fn ensure_node_packages(root: &std::path::Path) -> Result<()> {
-    let dir = root.join("tests/node");
-    let installed = || {
-        ["ai5", "ai6"].iter().all(|p| {
-            dir.join("node_modules")
-                .join(p)
-                .join("package.json")
-                .is_file()
-        })
-    };
-    for attempt in 1..=3 {
-        if installed() {
-            return Ok(());
-        }
-        if attempt > 1 {
-            std::thread::sleep(std::time::Duration::from_secs(5));
-        }
-        println!("installing the AI SDK packages for the stream tests: npm ci in tests/node");
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir)
-            .status()
-            .context("Failed to run npm (Node.js is needed to read streams with the AI SDK)")?;
-        if !status.success() {
-            println!("npm ci failed ({status}), attempt {attempt} of 3");
-        }
-    }
-    if !installed() {
-        bail!("Failed to install the AI SDK packages in tests/node with npm ci");
-    }
-    Ok(())
+    devdb::npm_ci(&root.join("tests/node"), &["ai5", "ai6"])
 }
