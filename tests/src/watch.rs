@@ -84,16 +84,7 @@ impl Watch {
                     break;
                 }
                 if started.elapsed() > Duration::from_secs(300) {
-                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                    let tail: String = log
-                        .lines()
-                        .rev()
-                        .take(40)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect::<Vec<_>>()
-                        .join("\n");
+                    let tail = devdb::log_tail(&log_path, 0);
                     panic!(
                         "cargo lambda watch did not serve {method} {path}; its log ends:\n{tail}"
                     );

@@ -54,6 +54,7 @@ use anyhow::{Context, Result, bail};
 pub use bin_dir::find_bin_dir;
 pub use cargo::cargo;
 use lock::DirLock;
+pub use log_tail::log_tail;
 pub use npm::npm_ci;
 pub use pgbouncer::{PgBouncer, Upstream};
 use run_as::RunAs;

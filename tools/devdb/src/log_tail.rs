@@ -1,5 +1,6 @@
-//! The end of `server.log`, for error messages: PostgreSQL says why it would
-//! not start only there, not on pg_ctl's output.
+//! The end of a log file, for error messages: of `server.log` (PostgreSQL
+//! says why it would not start only there, not on pg_ctl's output), or of
+//! another program's log that a test quotes.
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ const TAIL_LINES: usize = 30;
 
 /// The last lines written to `path` since byte `since`, or the last lines of
 /// the whole file when nothing new was written (or the file was replaced).
-pub(crate) fn log_tail(path: &Path, since: u64) -> String {
+pub fn log_tail(path: &Path, since: u64) -> String {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => return format!("(could not read {}: {e})", path.display()),
