@@ -155,11 +155,7 @@ impl FakeLambda {
         db: &crate::TestDb,
         vars: &[(&str, &str)],
     ) -> Vec<(String, String)> {
-        let mut env = self.function_env(function);
-        env.push(("POSTGRES_URL".into(), db.url()));
-        env.push(("AUTH_SECRET".into(), crate::TEST_AUTH_SECRET.into()));
-        env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        env
+        crate::runtime_api::function_env_on(self.addr, function, db, vars)
     }
 
     /// Queues `event` for the function and waits (up to `timeout`) for its

@@ -114,6 +114,17 @@ impl StreamingLambda {
         crate::runtime_api::function_env(self.addr, function)
     }
 
+    /// [`StreamingLambda::function_env`] for `function` on `db`, signing
+    /// tokens with [`crate::TEST_AUTH_SECRET`], plus `vars`.
+    pub fn function_env_on(
+        &self,
+        function: &str,
+        db: &crate::TestDb,
+        vars: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
+        crate::runtime_api::function_env_on(self.addr, function, db, vars)
+    }
+
     /// Queues `event`, with a deadline `deadline` from now; the answer
     /// arrives in the returned [`Invocation`].
     pub async fn invoke(&self, event: Value, deadline: Duration) -> Invocation {

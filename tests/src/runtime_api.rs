@@ -84,6 +84,21 @@ pub fn function_env(addr: SocketAddr, function: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// [`function_env`] for `function` on `db`, signing tokens with
+/// [`crate::TEST_AUTH_SECRET`], plus `vars`.
+pub fn function_env_on(
+    addr: SocketAddr,
+    function: &str,
+    db: &crate::TestDb,
+    vars: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut env = function_env(addr, function);
+    env.push(("POSTGRES_URL".into(), db.url()));
+    env.push(("AUTH_SECRET".into(), crate::TEST_AUTH_SECRET.into()));
+    env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env
+}
+
 /// The answer to `POST /2020-01-01/extension/register`: a new extension id.
 pub fn registered() -> Response {
     let id = uuid::Uuid::new_v4().to_string();

@@ -473,15 +473,7 @@ async fn sigterm_during_a_stream_saves_what_was_sent_closes_every_connection_and
     let app = TestApp::new(&db, "chat", &[]);
     let ada = app.user("ada@example.com", UserType::Regular).await;
     let lambda = StreamingLambda::start().await;
-    let mut env = lambda.function_env("chat");
-    env.extend(
-        [
-            ("POSTGRES_URL", db.url()),
-            ("AUTH_SECRET", TEST_AUTH_SECRET.to_owned()),
-            ("OFFLINE_MODEL_DELAY_MS", "150".to_owned()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v)),
-    );
+    let env = lambda.function_env_on("chat", &db, &[("OFFLINE_MODEL_DELAY_MS", "150")]);
     let mut process = Captured::spawn("chat", &env);
     let (chat_id, message_id) = (Uuid::new_v4(), Uuid::new_v4());
     let body = chat_body(chat_id, message_id, "Hello", "private");

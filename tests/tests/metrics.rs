@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use integration_tests::lambda_api::FakeLambda;
-use integration_tests::{ApiRequest, Shape, TEST_AUTH_SECRET, TestApp, TestDb, process};
+use integration_tests::{ApiRequest, Shape, TestApp, TestDb, process};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -88,10 +88,7 @@ async fn emf_lines(vars: &[(&str, &str)], n: usize, unauthenticated: usize) -> V
     let app = TestApp::new(&db, "history", &[]);
     let ada = app.user("ada@example.com", UserType::Regular).await;
     let lambda = FakeLambda::start().await;
-    let mut env = lambda.function_env("history");
-    env.push(("POSTGRES_URL".into(), db.url()));
-    env.push(("AUTH_SECRET".into(), TEST_AUTH_SECRET.into()));
-    env.extend(vars.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+    let env = lambda.function_env_on("history", &db, vars);
     let mut child = process::spawn("history", &env);
     for i in 0..n {
         let mut request = ApiRequest::get("/api/history");

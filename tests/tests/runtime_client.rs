@@ -14,11 +14,14 @@ use integration_tests::captured::Captured;
 use integration_tests::fault_kit::{chat_body, chat_post};
 use integration_tests::lambda_api::FakeLambda;
 use integration_tests::lambda_stream::StreamingLambda;
-use integration_tests::{ApiRequest, Shape, TEST_AUTH_SECRET, TestApp, TestDb, TestUser};
+use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestUser};
 use rustix::net::{SocketAddrAny, getpeername, sockopt};
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
 use shared::http::identity::UserType;
 use uuid::Uuid;
+
+/// The offline model replies without a pause between words.
+const NO_PAUSE: &[(&str, &str)] = &[("OFFLINE_MODEL_DELAY_MS", "0")];
 
 /// The TCP sockets of process `pid` connected to `peer`, borrowed into this
 /// process.
@@ -67,19 +70,6 @@ fn assert_all_nodelay(process: &Captured, api: std::net::SocketAddr) {
     }
 }
 
-fn chat_env(lambda_env: Vec<(String, String)>, db: &TestDb) -> Vec<(String, String)> {
-    let mut env = lambda_env;
-    env.extend(
-        [
-            ("POSTGRES_URL", db.url()),
-            ("AUTH_SECRET", TEST_AUTH_SECRET.to_owned()),
-            ("OFFLINE_MODEL_DELAY_MS", "0".to_owned()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v)),
-    );
-    env
-}
-
 /// Streams one reply to `user` through `lambda`; how long the first word
 /// took to arrive, and whether the reply ended.
 async fn stream_one(lambda: &StreamingLambda, user: &TestUser) -> (Option<Duration>, bool) {
@@ -108,7 +98,7 @@ async fn every_runtime_api_connection_of_a_streaming_and_a_buffered_function_has
     let ada = app.user("ada@example.com", UserType::Regular).await;
 
     let streaming = StreamingLambda::start().await;
-    let chat = Captured::spawn("chat", &chat_env(streaming.function_env("chat"), &db));
+    let chat = Captured::spawn("chat", &streaming.function_env_on("chat", &db, NO_PAUSE));
     let (first_word, ended) = stream_one(&streaming, &ada).await;
     assert!(first_word.is_some() && ended, "{}", chat.logs());
     assert_all_nodelay(&chat, streaming.addr());
@@ -131,7 +121,7 @@ async fn warm_streamed_replies_start_without_waiting_for_a_delayed_ack() {
     let db = TestDb::migrated().await;
     let app = TestApp::new(&db, "chat", &[]);
     let lambda = StreamingLambda::start().await;
-    let chat = Captured::spawn("chat", &chat_env(lambda.function_env("chat"), &db));
+    let chat = Captured::spawn("chat", &lambda.function_env_on("chat", &db, NO_PAUSE));
     const REPLIES: usize = 20;
     let mut first_words = Vec::new();
     // One new user per reply keeps within the daily message limit; the

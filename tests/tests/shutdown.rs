@@ -30,9 +30,7 @@ async fn a_function_sent_sigterm_closes_its_connections_and_exits_zero() {
     let app = TestApp::new(&db, "history", &[]);
     let ada = app.user("ada@example.com", UserType::Regular).await;
     let lambda = FakeLambda::start().await;
-    let mut env = lambda.function_env("history");
-    env.push(("POSTGRES_URL".into(), db.url()));
-    env.push(("AUTH_SECRET".into(), TEST_AUTH_SECRET.into()));
+    let env = lambda.function_env_on("history", &db, &[]);
     let mut child = process::spawn("history", &env);
 
     // Three invocations, as API Gateway would send them.
