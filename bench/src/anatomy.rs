@@ -172,10 +172,7 @@ pub async fn round_trips(
     const M: usize = 20;
     for _ in 0..M {
         let db = Db::connect_lazy(&one.db);
-        let mut svc = history_service(AppState {
-            db: db.clone(),
-            config: std::sync::Arc::new(one.clone()),
-        });
+        let mut svc = history_service(AppState::new(db.clone(), one.clone()));
         call_full(&mut svc, history_event).await?;
         db.close_within(Duration::from_secs(5)).await;
     }

@@ -33,10 +33,11 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, LambdaEvent, Service};
 use shared::AppState;
 use shared::config::Config;
+use shared::db::Db;
 use shared::db::queries::chat::{self, Cursor};
 use shared::db::queries::user;
 use shared::db::queries::vote::{self, VoteType};
-use shared::db::{Db, with_db_cleanup};
+use shared::runtime::with_db_cleanup;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
@@ -337,10 +338,7 @@ async fn per_request(
     let one = config("history", &f.db.url(), f.secret, &[("DB_POOL_MAX", "1")])?;
     let once = |one: Config| async move {
         let db = Db::connect_lazy(&one.db);
-        let state = AppState {
-            db: db.clone(),
-            config: std::sync::Arc::new(one),
-        };
+        let state = AppState::new(db.clone(), one);
         let mut svc = history_service(state);
         let status = call_full(&mut svc, event).await?;
         let opened = db.metrics().snapshot().opened;

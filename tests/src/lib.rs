@@ -31,9 +31,10 @@ use http::Response;
 use lambda_http::{Body, Request};
 use serde_json::Value;
 use shared::AppState;
-use shared::db::{Db, run_with_cleanup};
+use shared::db::Db;
 use shared::http::ApiResult;
 use shared::http::identity::{UserType, issue_token};
+use shared::runtime::run_with_cleanup;
 use uuid::Uuid;
 
 pub use database::TestDb;
@@ -96,13 +97,46 @@ impl TestApp {
         &self.state.db
     }
 
-    /// Invokes `handler` with `request` through the cleanup wrapper.
-    pub async fn call<H, Fut>(&self, handler: H, request: Request) -> TestResponse
+    /// Invokes `handler` with `request` through the cleanup wrapper, then
+    /// checks what every invocation must leave: no connection checked out
+    /// once returns have settled, and no transaction left unfinished.
+    #[track_caller]
+    pub fn call<H, Fut>(&self, handler: H, request: Request) -> impl Future<Output = TestResponse>
+    where
+        H: FnOnce(Request, AppState) -> Fut,
+        Fut: Future<Output = ApiResult<Response<Body>>> + Send,
+    {
+        let caller = std::panic::Location::caller();
+        async move {
+            let response = self.call_unchecked(handler, request).await;
+            self.assert_clean_after_call(caller).await;
+            response
+        }
+    }
+
+    /// [`TestApp::call`] without the checks after it: for handlers that
+    /// leak on purpose, and calls made while others are still running.
+    pub async fn call_unchecked<H, Fut>(&self, handler: H, request: Request) -> TestResponse
     where
         H: FnOnce(Request, AppState) -> Fut,
         Fut: Future<Output = ApiResult<Response<Body>>> + Send,
     {
         read(run_with_cleanup(&self.state, request, handler).await)
+    }
+
+    /// Fails the test (at `caller`) if a connection is still checked out
+    /// once returns have settled, or a transaction was left unfinished.
+    pub async fn assert_clean_after_call(&self, caller: &std::panic::Location<'_>) {
+        let checked_out = self.checked_out_after_settling().await;
+        assert_eq!(
+            checked_out, 0,
+            "a connection stayed checked out (call at {caller})"
+        );
+        let unfinished = self.state.db.metrics().snapshot().unfinished;
+        assert_eq!(
+            unfinished, 0,
+            "a transaction outlived its unit of work (call at {caller})"
+        );
     }
 
     /// Invokes `handler` through the cleanup wrapper and hands back the

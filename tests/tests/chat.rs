@@ -711,7 +711,7 @@ async fn a_reply_past_its_time_limit_is_stopped_and_its_words_are_saved() {
         "{took:?}"
     );
     let events = events(&response.text);
-    assert!(events.contains(&json!({"type": "error", "errorText": chat::post::TIMEOUT_TEXT})));
+    assert!(events.contains(&json!({"type": "error", "errorText": chat::reply::TIMEOUT_TEXT})));
     assert_eq!(assistant_text(&f.messages(chat_id).await[1].1), "Slow");
 }
 

@@ -858,7 +858,7 @@ impl Route {
         let chat = self.chat.clone();
         let response = tokio::time::timeout(
             BOUND,
-            shared::db::run_with_cleanup(&self.app.state, request, |req, state| {
+            shared::runtime::run_with_cleanup(&self.app.state, request, |req, state| {
                 chat.handle(req, state)
             }),
         )

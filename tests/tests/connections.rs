@@ -15,7 +15,7 @@ use lambda_http::{Body, Request};
 use shared::AppState;
 use shared::db::queries::chat;
 use shared::http::identity::UserType;
-use shared::http::{ApiResult, response};
+use shared::http::{ApiResult, DbContext, response};
 use uuid::Uuid;
 
 const HISTORY: &str = "chat-backend:history";
@@ -127,17 +127,21 @@ async fn panics_holding_a_connection(
     _: Request,
     state: AppState,
 ) -> ApiResult<http::Response<Body>> {
-    let mut conn = state.db.pool().acquire().await?;
-    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+    let mut conn = state.db.pool().acquire().await.context("acquire")?;
+    sqlx::query("SELECT 1")
+        .execute(&mut *conn)
+        .await
+        .context("select")?;
     panic!("boom, with a connection checked out");
 }
 
 /// A handler that panics inside a transaction it has written in.
 async fn panics_in_a_transaction(_: Request, state: AppState) -> ApiResult<http::Response<Body>> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.pool().begin().await.context("begin")?;
     sqlx::query(r#"INSERT INTO "User" (email) VALUES ('written-then-panicked')"#)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .context("insert")?;
     panic!("boom, mid-transaction");
 }
 
@@ -219,7 +223,8 @@ async fn errors_panics_and_bad_input_leave_no_connection_checked_out() {
 async fn sleeps_in_the_database(_: Request, state: AppState) -> ApiResult<http::Response<Body>> {
     sqlx::query("SELECT pg_sleep(30)")
         .execute(state.db.pool())
-        .await?;
+        .await
+        .context("sleep in the database")?;
     response::ok(&serde_json::json!({}))
 }
 
@@ -238,7 +243,7 @@ async fn a_handler_past_its_deadline_gets_a_503_and_its_connection_comes_back() 
     let ada = user_with_chats(&app, 1).await;
 
     let started = Instant::now();
-    let response = app.call(sleeps_in_the_database, list(&ada)).await;
+    let response = app.call_unchecked(sleeps_in_the_database, list(&ada)).await;
     let took = started.elapsed();
     assert_eq!(response.status, 503, "{}", response.text);
     assert_eq!(response.headers["retry-after"], "1");
@@ -270,14 +275,14 @@ async fn a_connection_kept_past_its_handler_is_reported_as_a_leak() {
 
     // A handler that hands its connection to a task that outlives it.
     let leaky = |_: Request, state: AppState| async move {
-        let conn = state.db.pool().acquire().await?;
+        let conn = state.db.pool().acquire().await.context("acquire")?;
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(3)).await;
             drop(conn);
         });
         response::ok(&serde_json::json!({}))
     };
-    assert_eq!(app.call(leaky, list(&ada)).await.status, 200);
+    assert_eq!(app.call_unchecked(leaky, list(&ada)).await.status, 200);
     let start = Instant::now();
     while app.db().metrics().snapshot().leaks == 0 && start.elapsed() < Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -10,9 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestResponse, TestUser};
 use serde_json::{Value, json};
+use shared::db::models::{self, Suggestion, timestamp};
 use shared::db::queries::{document, suggestion};
 use shared::http::identity::{UserType, issue_token};
-use shared::models::{self, Suggestion, timestamp};
 use uuid::Uuid;
 
 const API_MESSAGE: &str =

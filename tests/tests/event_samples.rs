@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 use integration_tests::{TestApp, TestDb, TestResponse, TestUser};
 use lambda_http::Request;
 use serde_json::{Map, Value, json};
+use shared::db::models::{self, Suggestion};
 use shared::db::queries::{chat, document, message, suggestion};
 use shared::http::identity::UserType;
-use shared::models::{self, Suggestion};
 use uuid::Uuid;
 
 /// The samples, as (crate, file, payload version).

@@ -30,7 +30,7 @@ use lambda_http::{Body, Request};
 use nix::sys::signal::Signal;
 use shared::AppState;
 use shared::http::identity::UserType;
-use shared::http::{ApiResult, response};
+use shared::http::{ApiResult, DbContext, response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
@@ -107,7 +107,7 @@ fn history_clients(
                 let mut tally = Tally::default();
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
-                    let answer = app.call(history::handle, history_of(&user)).await;
+                    let answer = app.call_unchecked(history::handle, history_of(&user)).await;
                     let done = Instant::now();
                     tally.statuses.push((done, answer.status, done - started));
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -511,7 +511,7 @@ async fn sigterm_during_a_stream_saves_what_was_sent_closes_every_connection_and
     // had been sent is what was saved, once, before the pool closed.
     let told = events
         .iter()
-        .any(|e| e["type"] == "error" && e["errorText"] == chat::post::SHUTDOWN_TEXT);
+        .any(|e| e["type"] == "error" && e["errorText"] == chat::reply::SHUTDOWN_TEXT);
     assert!(told, "{}\n{logs}", invocation.body_text());
     assert!(!finished(&events));
     let saved = saved_replies(db.observer(), chat_id).await;
@@ -531,7 +531,8 @@ async fn sigterm_during_a_stream_saves_what_was_sent_closes_every_connection_and
 async fn sleeps_in_the_database(_: Request, state: AppState) -> ApiResult<http::Response<Body>> {
     sqlx::query("SELECT pg_sleep(5)")
         .execute(state.db.pool())
-        .await?;
+        .await
+        .context("sleep in the database")?;
     response::ok(&serde_json::json!({}))
 }
 
@@ -559,7 +560,9 @@ async fn a_query_past_the_statement_timeout_is_stopped_by_the_server_and_the_con
     let pid_before: i32 = backend_pid(&db).await.expect("a backend");
 
     let started = Instant::now();
-    let answer = app.call(sleeps_in_the_database, history_of(&ada)).await;
+    let answer = app
+        .call_unchecked(sleeps_in_the_database, history_of(&ada))
+        .await;
     let took = started.elapsed();
     assert_eq!(answer.status, 503, "{}", answer.text);
     record.millis("answered after", took);

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, read};
 use lambda_http::tower::ServiceExt;
 use shared::AppState;
-use shared::db::{
-    close_all_connections, close_db_connection, global, release_connection, with_db_cleanup,
-};
+use shared::db::{close_all_connections, close_db_connection, global, release_connection};
 use shared::http::identity::UserType;
+use shared::runtime::with_db_cleanup;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_global_pool_serves_every_invocation_and_close_all_connections_empties_it_once_and_for_all()

@@ -6,10 +6,10 @@
 use integration_tests::fault_kit::fingerprint;
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestResponse, TestUser};
 use serde_json::json;
+use shared::db::models::{self, Suggestion};
 use shared::db::queries::vote::{self, VoteType};
 use shared::db::queries::{chat, document, message, suggestion};
 use shared::http::identity::UserType;
-use shared::models::{self, Suggestion};
 use uuid::Uuid;
 
 struct Adas {

@@ -5,11 +5,11 @@
 use chrono::Duration;
 use integration_tests::TestDb;
 use serde_json::json;
+use shared::db::models::{self, Suggestion};
 use shared::db::queries::chat::{self, Cursor};
 use shared::db::queries::message::{self, NewMessage};
 use shared::db::queries::vote::{self, VoteType};
 use shared::db::queries::{document, stream, suggestion, user};
-use shared::models::{self, Suggestion};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -117,7 +117,7 @@ async fn the_email_lock_holds_a_second_transaction_until_the_first_ends() {
     let pool = sessions.pool();
     let mut first = pool.acquire().await.expect("connection");
     let mut tx = first.begin().await.expect("begin");
-    user::lock_email(&mut tx, "ada@example.com")
+    user::lock_email(&mut *tx, "ada@example.com")
         .await
         .expect("lock");
 
@@ -125,7 +125,7 @@ async fn the_email_lock_holds_a_second_transaction_until_the_first_ends() {
     let second = tokio::spawn(async move {
         let mut conn = pool2.acquire().await.expect("connection");
         let mut tx = conn.begin().await.expect("begin");
-        user::lock_email(&mut tx, "ada@example.com")
+        user::lock_email(&mut *tx, "ada@example.com")
             .await
             .expect("lock");
         tx.commit().await.expect("commit");
@@ -133,7 +133,7 @@ async fn the_email_lock_holds_a_second_transaction_until_the_first_ends() {
     // Another address is not held up.
     let mut other = pool.acquire().await.expect("connection");
     let mut other_tx = other.begin().await.expect("begin");
-    user::lock_email(&mut other_tx, "babbage@example.com")
+    user::lock_email(&mut *other_tx, "babbage@example.com")
         .await
         .expect("lock");
     other_tx.commit().await.expect("commit");

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use integration_tests::{TestApp, TestDb};
-use shared::db::{StreamEnd, StreamGuard};
+use shared::runtime::{StreamEnd, StreamGuard};
 use tokio::sync::mpsc;
 
 /// A guard whose end work records how it ended, after a query of its own.
@@ -17,13 +17,14 @@ fn guard(
     runs: Arc<AtomicUsize>,
 ) -> StreamGuard {
     let pool = app.db().pool().clone();
-    StreamGuard::new(app.db(), "test-stream").on_end(move |end| async move {
+    StreamGuard::new(&app.state, "test-stream").on_end(move |end, _state| async move {
         sqlx::query("SELECT 1")
             .execute(&pool)
             .await
             .expect("end work query");
         runs.fetch_add(1, Ordering::SeqCst);
         let _ = ends.send(end);
+        Ok(())
     })
 }
 
@@ -68,7 +69,7 @@ async fn a_dropped_stream_still_runs_its_end_work_once_as_abandoned() {
 async fn an_open_stream_counts_as_in_flight_so_its_connection_is_no_leak() {
     let db = TestDb::migrated().await;
     let app = TestApp::new(&db, "chat", &[]);
-    let mut guard = StreamGuard::new(app.db(), "long-stream");
+    let mut guard = StreamGuard::new(&app.state, "long-stream");
     // Work of the stream holds a connection while an unrelated, finished
     // invocation's leak check runs.
     let held = app.db().pool().acquire().await.expect("connection");
@@ -128,7 +129,7 @@ async fn closing_the_pool_first_lets_a_running_stream_end_in_order_and_save() {
 async fn a_stream_that_ignores_the_shutdown_delays_closing_by_the_wind_down_only() {
     let db = TestDb::migrated().await;
     let app = TestApp::new(&db, "chat", &[]);
-    let stream = StreamGuard::new(app.db(), "deaf-stream");
+    let stream = StreamGuard::new(&app.state, "deaf-stream");
     let started = Instant::now();
     app.db().close_within(Duration::from_secs(5)).await;
     let took = started.elapsed();

@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 use integration_tests::{ApiRequest, Shape, TEST_AUTH_SECRET, read};
 use shared::AppState;
 use shared::config::{Config, MigrateConfig};
-use shared::db::{Db, run_with_cleanup};
+use shared::db::Db;
+use shared::http::DbContext;
 use shared::http::identity::{UserType, issue_token};
+use shared::runtime::run_with_cleanup;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use uuid::Uuid;
@@ -329,7 +331,8 @@ async fn sleeps_in_the_database(
 ) -> shared::http::ApiResult<http::Response<lambda_http::Body>> {
     sqlx::query("SELECT pg_sleep(30)")
         .execute(state.db.pool())
-        .await?;
+        .await
+        .context("sleep in the database")?;
     shared::http::response::ok(&serde_json::json!({}))
 }
 

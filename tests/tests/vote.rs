@@ -7,11 +7,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestResponse, TestUser};
 use serde_json::{Value, json};
+use shared::db::models;
 use shared::db::queries::chat;
 use shared::db::queries::message::{self, NewMessage};
 use shared::db::queries::vote::{self, VoteType};
 use shared::http::identity::{UserType, issue_token};
-use shared::models;
 use uuid::Uuid;
 
 const API_MESSAGE: &str =

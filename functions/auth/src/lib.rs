@@ -29,7 +29,7 @@
 //!   user without a password (a guest) and a wrong password all get the
 //!   same 401 `unauthorized:auth`, and take the same time: with no hash to
 //!   check, the password is checked against a dummy hash of the same cost.
-//! - **session**: the caller ([`authenticate`]: a session token whose user
+//! - **session**: the caller ([`connect_as_caller`]: a session token whose user
 //!   still exists, or API Gateway authorizer claims) with their e-mail
 //!   address as the database has it now, and when the token expires
 //!   (`null` for authorizer claims, whose lifetime API Gateway owns).
@@ -61,8 +61,8 @@
 //! - The session of an unsigned caller is 401 `unauthorized:auth`, where
 //!   NextAuth answers `null`.
 
-mod credentials;
 mod password;
+mod sign_in_form;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -73,14 +73,15 @@ use shared::AppState;
 use shared::db::queries::user;
 use shared::http::extract::require_method;
 use shared::http::identity::{TokenError, issue_token};
-use shared::http::{ApiError, ApiResult, ErrorType, Surface, UserType, authenticate, response};
-use sqlx::Connection;
+use shared::http::{
+    ApiError, ApiResult, DbContext, ErrorType, Surface, UserType, connect_as_caller, response,
+};
 use uuid::Uuid;
 
-pub use credentials::{BODY_LIMIT, MAX_EMAIL_CHARS, MIN_PASSWORD_CHARS};
 pub use password::{COST as BCRYPT_COST, MAX_PASSWORD_BYTES};
+pub use sign_in_form::{BODY_LIMIT, MAX_EMAIL_CHARS, MIN_PASSWORD_CHARS};
 
-use credentials::Credentials;
+use sign_in_form::SignInForm;
 
 /// A guest's number is the time in milliseconds times this, plus a random
 /// number below it: nine random digits after the time.
@@ -136,56 +137,63 @@ async fn guest(request: &Request, state: &AppState) -> ApiResult<Response<Body>>
     require_secret(state)?;
     // Upstream's guest sign-in reads no body; a huge one is still refused.
     refuse_large_body(request)?;
-    let mut conn = state.db.session().await?;
+    let mut conn = state.connection().await?;
     // No password (see the crate docs on why `NULL`).
-    let guest = user::create_guest(&mut *conn, guest_number()).await?;
-    conn.finish().await?;
+    let guest = user::create_guest(&mut conn, guest_number())
+        .await
+        .context("create the guest")?;
     tracing::info!(user_id = %guest.id, "guest signed in");
     signed_in(state, guest.id, &guest.email, UserType::Guest)
 }
 
 async fn register(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     require_secret(state)?;
-    let credentials = Credentials::for_registration(request)?;
+    let form = SignInForm::for_registration(request)?;
     // Hashed before the connection is taken: tens of milliseconds of CPU
     // during which the connection and the address's lock would otherwise
     // be held for nothing.
-    let hash = password::hash(&credentials.password).await?;
+    let hash = password::hash(&form.password).await?;
 
-    let mut conn = state.db.session().await?;
-    // Its own transaction (a savepoint, when the session already is one).
-    let mut tx = conn.begin().await?;
-    user::lock_email(&mut tx, &credentials.email).await?;
-    if !user::get_by_email(&mut *tx, &credentials.email)
-        .await?
+    let mut conn = state.connection().await?;
+    // Its own transaction (a savepoint, when the connection already is one).
+    let mut tx = conn.begin().await.context("begin the registration")?;
+    user::lock_email(&mut tx, &form.email)
+        .await
+        .context("lock the address")?;
+    if !user::get_by_email(&mut tx, &form.email)
+        .await
+        .context("look the address up")?
         .is_empty()
     {
-        tx.rollback().await?;
+        tx.rollback().await.context("roll the registration back")?;
         tracing::info!("registration refused: the address is taken");
         return Err(ApiError::new(ErrorType::BadRequest, Surface::Auth)
             .with_cause("An account with this email already exists."));
     }
-    let user = user::create(&mut *tx, &credentials.email, &hash).await?;
+    let user = user::create(&mut tx, &form.email, &hash)
+        .await
+        .context("create the user")?;
     // The token is made before the commit: if it cannot be, no account is
     // left behind that the caller was never told about.
     let response = signed_in(state, user.id, &user.email, UserType::Regular)?;
-    tx.commit().await?;
-    conn.finish().await?;
+    tx.commit().await.context("commit the registration")?;
     tracing::info!(user_id = %user.id, "user registered");
     Ok(response)
 }
 
 async fn login(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     require_secret(state)?;
-    let credentials = Credentials::for_login(request)?;
-    let mut conn = state.db.session().await?;
-    let users = user::get_by_email(&mut *conn, &credentials.email).await?;
-    // Returned before bcrypt's tens of milliseconds: nothing more to read.
-    conn.finish().await?;
+    let form = SignInForm::for_login(request)?;
+    let mut conn = state.connection().await?;
+    let users = user::get_by_email(&mut conn, &form.email)
+        .await
+        .context("look the address up")?;
+    // Given back before bcrypt's tens of milliseconds: nothing more to read.
+    conn.commit().await.context("end the lookup")?;
     // Upstream's `const [user] = users`: the first of any duplicates.
     let user = users.into_iter().next();
     let stored = user.as_ref().map(|u| u.password.clone());
-    let verdict = password::verify(&credentials.password, stored).await?;
+    let verdict = password::verify(&form.password, stored).await?;
     match user {
         Some(user) if verdict.is_match() => {
             tracing::info!(user_id = %user.id, "user signed in");
@@ -203,16 +211,16 @@ async fn login(request: &Request, state: &AppState) -> ApiResult<Response<Body>>
 }
 
 async fn session(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
-    let (identity, mut conn) = authenticate(request, state, Surface::Auth).await?;
+    let (identity, mut conn) = connect_as_caller(request, state, Surface::Auth).await?;
     // The address as it is now, not as the token or the claims carry it.
-    let user = user::get_by_id(&mut *conn, identity.user_id)
-        .await?
+    let user = user::get_by_id(&mut conn, identity.user_id)
+        .await
+        .context("load the caller")?
         .ok_or_else(unauthorized)?;
-    conn.finish().await?;
     let expires = identity
         .expires_at
         .and_then(|exp| chrono::DateTime::from_timestamp(i64::try_from(exp).ok()?, 0))
-        .map(|at| shared::models::timestamp::format(&at.naive_utc()));
+        .map(|at| shared::db::models::timestamp::format(&at.naive_utc()));
     response::ok(&Session {
         user: SessionUser {
             id: user.id,

@@ -8,22 +8,24 @@ use lambda_http::Request;
 use shared::AppState;
 use shared::db::queries::chat;
 use shared::http::extract::uuid_param;
-use shared::http::{ApiError, ApiResult, Surface, authenticate};
+use shared::http::{ApiError, ApiResult, DbContext, Surface, connect_as_caller};
 
 use crate::{ChatBody, forbidden, ui_stream};
 
 /// Serves `DELETE /api/chat`.
 pub async fn delete(request: &Request, state: &AppState) -> ApiResult<Response<ChatBody>> {
     let id = uuid_param(request, "id")?;
-    let (caller, mut conn) = authenticate(request, state, Surface::Chat).await?;
-    let owned = chat::get_by_id(&mut *conn, id)
-        .await?
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Chat).await?;
+    let owned = chat::get_by_id(&mut conn, id)
+        .await
+        .context("load the chat")?
         .is_some_and(|c| c.user_id == caller.user_id);
     if !owned {
         return Err(forbidden());
     }
-    let deleted = chat::delete_by_id(&mut *conn, id).await?;
-    conn.finish().await?;
+    let deleted = chat::delete_by_id(&mut conn, id)
+        .await
+        .context("delete the chat")?;
     tracing::info!(chat_id = %id, "chat deleted");
     ui_stream::json(&deleted).map_err(ApiError::internal)
 }

@@ -1,27 +1,43 @@
 //! `/api/chat`, as the upstream chatbot serves it
 //! (`app/(chat)/api/chat/route.ts` and `[id]/stream/route.ts`):
 //!
-//! - `POST /api/chat`: the user's message is saved, and the model's reply
-//!   streams back as the AI SDK's UI message stream ([`ui_stream`]); the
-//!   reply is saved when it ends ([`post`]);
+//! - `POST /api/chat`: one turn ([`turn`]): the user's message is saved,
+//!   and the model's reply streams back as the AI SDK's UI message stream
+//!   ([`reply`], [`ui_stream`]); the reply is saved when it ends ([`save`]);
 //! - `DELETE /api/chat?id=`: deletes one of the caller's chats, with its
 //!   messages, votes and stream ids ([`delete`]);
 //! - `GET /api/chat/{id}/stream`: resumes a stream ([`resume`]).
 //!
-//! The reply is the hard part for connections, and the reason this
+//! The turn is the hard part for connections, and the reason this
 //! function is built as it is: the database is used before the stream
 //! starts (checks, the chat, the user's message, the stream id) and when
 //! it ends (the reply, the title), never while tokens flow, so a slow model
-//! holds no connection. The end runs through `shared`'s stream guard, which
+//! holds no connection.
+//!
+//! ```text
+//! turn       POST /api/chat's order of work, and the ids of one turn
+//! prompt     what the model is asked
+//! reply      the stream: the model's events to chunks, then the end in order
+//! save       the stream's end work: the reply and the title, saved
+//! request    the body, validated as upstream's schema does
+//! model      the models (offline, OpenAI-compatible) behind one trait
+//! ui_stream  the AI SDK's UI message stream: chunks, headers, the body
+//! title      chat titles
+//! resume     GET /api/chat/{id}/stream
+//! delete     DELETE /api/chat
+//! ``` The end runs through `shared`'s stream guard, which
 //! runs it exactly once whether the reply completes, fails, times out or
 //! the client goes away.
 
 pub mod delete;
 pub mod model;
-pub mod post;
+mod prompt;
+pub mod reply;
 pub mod request;
 pub mod resume;
+mod save;
 pub mod title;
+pub mod turn;
 pub mod ui_stream;
 
 use std::sync::Arc;
@@ -91,7 +107,7 @@ impl Chat {
             };
         }
         match *request.method() {
-            Method::POST => post::post(self, &request, &state).await,
+            Method::POST => turn::post(self, &request, &state).await,
             Method::DELETE => delete::delete(&request, &state).await,
             _ => Err(ApiError::method_not_allowed("POST, DELETE")),
         }

@@ -13,9 +13,9 @@ use chrono::Duration;
 use http::Response;
 use lambda_http::Request;
 use shared::AppState;
+use shared::db::models;
 use shared::db::queries::{chat, message, stream};
-use shared::http::{ApiError, ApiResult, ErrorType, Surface, authenticate};
-use shared::models;
+use shared::http::{ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller};
 use uuid::Uuid;
 
 use crate::ui_stream::{self, Chunk};
@@ -34,21 +34,24 @@ pub async fn resume(
     // Upstream's chat lookup fails on an id that is not a UUID, which it
     // answers as "not found".
     let chat_id = Uuid::parse_str(chat_id).map_err(|_| not_found())?;
-    let (caller, mut conn) = authenticate(request, state, Surface::Chat).await?;
-    let chat = chat::get_by_id(&mut *conn, chat_id)
-        .await?
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Chat).await?;
+    let chat = chat::get_by_id(&mut conn, chat_id)
+        .await
+        .context("load the chat")?
         .ok_or_else(not_found)?;
     if chat.visibility == "private" && chat.user_id != caller.user_id {
         return Err(forbidden());
     }
-    if stream::ids_by_chat_id(&mut *conn, chat_id)
-        .await?
+    if stream::ids_by_chat_id(&mut conn, chat_id)
+        .await
+        .context("load the chat's streams")?
         .is_empty()
     {
         return Err(ApiError::new(ErrorType::NotFound, Surface::Stream));
     }
-    let messages = message::get_by_chat_id(&mut *conn, chat_id).await?;
-    conn.finish().await?;
+    let messages = message::get_by_chat_id(&mut conn, chat_id)
+        .await
+        .context("load the chat's messages")?;
     let recent_reply = messages
         .last()
         .filter(|m| m.role == "assistant" && requested_at - m.created_at <= RECENT);

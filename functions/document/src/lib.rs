@@ -35,10 +35,12 @@ use http::{Method, Response};
 use lambda_http::{Body, Request};
 use serde::Deserialize;
 use shared::AppState;
+use shared::db::models;
 use shared::db::queries::document;
 use shared::http::extract::{json_body, parse_uuid, query_param, uuid_param};
-use shared::http::{ApiError, ApiResult, ErrorType, Surface, authenticate, response};
-use shared::models;
+use shared::http::{
+    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, response,
+};
 
 /// The largest POST body accepted. Documents are whole essays, programs or
 /// spreadsheets, and every save sends all of it.
@@ -62,22 +64,24 @@ async fn versions(request: &Request, state: &AppState) -> ApiResult<Response<Bod
     let id = query_param(request, "id")
         .ok_or_else(|| ApiError::bad_request("Parameter id is missing"))?;
     let id = parse_uuid(&id, "id")?;
-    let (caller, mut conn) = authenticate(request, state, Surface::Document).await?;
-    let versions = document::get_versions(&mut *conn, id).await?;
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Document).await?;
+    let versions = document::get_versions(&mut conn, id)
+        .await
+        .context("load the document's versions")?;
     let first = versions.first().ok_or_else(not_found)?;
     if first.user_id != caller.user_id {
         return Err(forbidden());
     }
-    conn.finish().await?;
     response::ok(&versions)
 }
 
 async fn save(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     let id = uuid_param(request, "id")?;
     let body = document_body(request)?;
-    let (caller, mut conn) = authenticate(request, state, Surface::Document).await?;
-    if document::owner(&mut *conn, id)
-        .await?
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Document).await?;
+    if document::owner(&mut conn, id)
+        .await
+        .context("load the document's owner")?
         .is_some_and(|owner| owner != caller.user_id)
     {
         return Err(forbidden());
@@ -86,16 +90,16 @@ async fn save(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     // millisecond later (see `document::save`).
     for _ in 0..SAVE_ATTEMPTS {
         let saved = document::save(
-            &mut *conn,
+            &mut conn,
             id,
             &body.title,
             &body.kind,
             &body.content,
             caller.user_id,
         )
-        .await?;
+        .await
+        .context("save the document's version")?;
         if let Some(saved) = saved {
-            conn.finish().await?;
             return response::ok(&[saved]);
         }
     }
@@ -113,15 +117,17 @@ async fn delete_after(request: &Request, state: &AppState) -> ApiResult<Response
             "Parameter timestamp must be an RFC 3339 date-time, such as 2025-01-31T12:00:00.000Z.",
         )
     })?;
-    let (caller, mut conn) = authenticate(request, state, Surface::Document).await?;
-    let owner = document::owner(&mut *conn, id)
-        .await?
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Document).await?;
+    let owner = document::owner(&mut conn, id)
+        .await
+        .context("load the document's owner")?
         .ok_or_else(not_found)?;
     if owner != caller.user_id {
         return Err(forbidden());
     }
-    let deleted = document::delete_after(&mut *conn, id, timestamp).await?;
-    conn.finish().await?;
+    let deleted = document::delete_after(&mut conn, id, timestamp)
+        .await
+        .context("delete the document's later versions")?;
     tracing::info!(deleted = deleted.len(), "deleted document versions");
     response::ok(&deleted)
 }

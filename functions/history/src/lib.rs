@@ -7,8 +7,8 @@
 //!   messages, votes and stream ids), answering `{deletedCount}`.
 //!
 //! This is the model the other functions follow: a `handle` that routes by
-//! method, small functions per route that validate, authenticate, call the
-//! queries with the pool they are given, and answer JSON. Everything else
+//! method, small functions per route that validate, take the
+//! connection, call the queries with it, and answer JSON. Everything else
 //! (the pool, cleanup, errors, identity) comes from `shared`.
 
 use http::{Method, Response};
@@ -17,7 +17,7 @@ use serde::Serialize;
 use shared::AppState;
 use shared::db::queries::chat::{self, Cursor};
 use shared::http::extract::{parse_uuid, query_param};
-use shared::http::{ApiError, ApiResult, Surface, authenticate, response};
+use shared::http::{ApiError, ApiResult, DbContext, Surface, connect_as_caller, response};
 
 /// Chats per page when the client does not say (upstream's default).
 pub const DEFAULT_LIMIT: u32 = 10;
@@ -38,18 +38,19 @@ async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     // Upstream checks the cursors before it checks who is asking.
     let cursor = cursor(request)?;
     let limit = limit(request)?;
-    let (caller, mut conn) = authenticate(request, state, Surface::Chat).await?;
-    let page = chat::page_by_user_id(&mut *conn, caller.user_id, limit, cursor)
-        .await?
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Chat).await?;
+    let page = chat::page_by_user_id(&mut conn, caller.user_id, limit, cursor)
+        .await
+        .context("load a page of the caller's chats")?
         .ok_or_else(|| ApiError::bad_request("The chat given as the page cursor was not found."))?;
-    conn.finish().await?;
     response::ok(&page)
 }
 
 async fn delete_all(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
-    let (caller, mut conn) = authenticate(request, state, Surface::Chat).await?;
-    let deleted_count = chat::delete_all_by_user_id(&mut *conn, caller.user_id).await?;
-    conn.finish().await?;
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Chat).await?;
+    let deleted_count = chat::delete_all_by_user_id(&mut conn, caller.user_id)
+        .await
+        .context("delete the caller's chats")?;
     tracing::info!(deleted_count, "deleted the caller's chats");
     response::ok(&Deleted { deleted_count })
 }

@@ -119,8 +119,9 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-/// Time kept back from Lambda's deadline to answer CloudFormation.
-const ANSWER_MARGIN: Duration = Duration::from_secs(15);
+/// Time kept, of what the invocation has left, for the answer to
+/// CloudFormation: the HTTP client's own 10 s bound, and room to spare.
+const ANSWER_TIME: Duration = Duration::from_secs(15);
 
 /// Serves one Lambda invocation: a CloudFormation custom-resource request
 /// (always answered, see [`custom_resource`]), or a direct invocation,
@@ -136,7 +137,7 @@ pub async fn handle_invocation(
 ) -> Result<Value, MigrateFailure> {
     match custom_resource::parse(&event) {
         Some(Ok(request)) => {
-            let budget = time_left.saturating_sub(ANSWER_MARGIN);
+            let budget = time_left.saturating_sub(ANSWER_TIME);
             let run = async {
                 let config = config.map_err(|e| MigrateFailure::Config(e.to_string()))?;
                 migrate(config, &MIGRATOR)
@@ -192,7 +193,7 @@ async fn connect(config: &MigrateConfig) -> Result<PgConnection, MigrateError> {
     );
     tokio::time::timeout(bound, async {
         // The password may come from Secrets Manager or an IAM token.
-        let options = shared::db::credentials::connect_options_now(&config.db)
+        let options = shared::db::rotation::connect_options_now(&config.db)
             .await
             .map_err(|error| MigrateError::Connect(error.into()))?;
         PgConnection::connect_with(&options)

@@ -4,7 +4,6 @@
 //! the reason).
 
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use migrate::{MIGRATOR, handle_invocation, migrate};
@@ -31,7 +30,10 @@ async fn main() -> ExitCode {
         }
     };
     let result = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let time_left = time_left(event.context.deadline);
+        // No deadline (a local emulator's): no time to migrate in, as
+        // Lambda would have ended the invocation.
+        let time_left =
+            shared::runtime::deadline::time_left(event.context.deadline).unwrap_or_default();
         handle_invocation(config.as_ref(), &client, event.payload, time_left)
     }))
     .await;
@@ -59,12 +61,4 @@ async fn run_once(config: Result<MigrateConfig, shared::config::ConfigError>) ->
             ExitCode::FAILURE
         }
     }
-}
-
-fn time_left(deadline_ms: u64) -> Duration {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

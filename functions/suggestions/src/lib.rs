@@ -22,7 +22,9 @@ use lambda_http::{Body, Request};
 use shared::AppState;
 use shared::db::queries::{document, suggestion};
 use shared::http::extract::uuid_param;
-use shared::http::{ApiError, ApiResult, ErrorType, Surface, authenticate, response};
+use shared::http::{
+    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, response,
+};
 
 /// Serves one request to `/api/suggestions`.
 pub async fn handle(request: Request, state: AppState) -> ApiResult<Response<Body>> {
@@ -34,17 +36,20 @@ pub async fn handle(request: Request, state: AppState) -> ApiResult<Response<Bod
 
 async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     let document_id = uuid_param(request, "documentId")?;
-    let (caller, mut conn) = authenticate(request, state, Surface::Suggestions).await?;
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Suggestions).await?;
     let forbidden = || ApiError::new(ErrorType::Forbidden, Surface::Api);
     // The owner of a document is the owner of its first version, as the
     // document route decides it.
-    if document::owner(&mut *conn, document_id)
-        .await?
+    if document::owner(&mut conn, document_id)
+        .await
+        .context("load the document's owner")?
         .is_some_and(|owner| owner != caller.user_id)
     {
         return Err(forbidden());
     }
-    let suggestions = suggestion::get_by_document_id(&mut *conn, document_id).await?;
+    let suggestions = suggestion::get_by_document_id(&mut conn, document_id)
+        .await
+        .context("load the document's suggestions")?;
     // Upstream's own check. Suggestions carry the id of whoever asked for
     // them, who need not be the document's owner.
     if suggestions
@@ -53,6 +58,5 @@ async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     {
         return Err(forbidden());
     }
-    conn.finish().await?;
     response::ok(&suggestions)
 }

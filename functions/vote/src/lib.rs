@@ -28,7 +28,9 @@ use shared::AppState;
 use shared::db::queries::chat;
 use shared::db::queries::vote::{self, VoteType};
 use shared::http::extract::{json_body, parse_uuid, uuid_param};
-use shared::http::{ApiError, ApiResult, ErrorType, Surface, authenticate, response};
+use shared::http::{
+    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, response,
+};
 use uuid::Uuid;
 
 /// The largest PATCH body accepted: two ids and a word, with room to spare
@@ -42,35 +44,38 @@ pub const VOTED: &str = "Message voted";
 pub async fn handle(request: Request, state: AppState) -> ApiResult<Response<Body>> {
     match *request.method() {
         Method::GET => list(&request, &state).await,
-        Method::PATCH => cast(&request, &state).await,
+        Method::PATCH => record_vote(&request, &state).await,
         _ => Err(ApiError::method_not_allowed("GET, PATCH")),
     }
 }
 
 async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     let chat_id = uuid_param(request, "chatId")?;
-    let (caller, mut conn) = authenticate(request, state, Surface::Vote).await?;
-    let chat = chat::get_by_id(&mut *conn, chat_id)
-        .await?
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Vote).await?;
+    let chat = chat::get_by_id(&mut conn, chat_id)
+        .await
+        .context("load the chat")?
         .ok_or_else(|| ApiError::new(ErrorType::NotFound, Surface::Chat))?;
     if chat.user_id != caller.user_id {
         return Err(ApiError::new(ErrorType::Forbidden, Surface::Vote));
     }
-    let votes = vote::get_by_chat_id(&mut *conn, chat_id).await?;
-    conn.finish().await?;
+    let votes = vote::get_by_chat_id(&mut conn, chat_id)
+        .await
+        .context("load the chat's votes")?;
     response::ok(&votes)
 }
 
-async fn cast(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
+async fn record_vote(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     let VoteRequest {
         chat_id,
         message_id,
         vote,
     } = vote_request(request)?;
-    let (caller, mut conn) = authenticate(request, state, Surface::Vote).await?;
+    let (caller, mut conn) = connect_as_caller(request, state, Surface::Vote).await?;
     let not_found = || ApiError::new(ErrorType::NotFound, Surface::Vote);
-    let chat = chat::get_by_id(&mut *conn, chat_id)
-        .await?
+    let chat = chat::get_by_id(&mut conn, chat_id)
+        .await
+        .context("load the chat")?
         .ok_or_else(not_found)?;
     if chat.user_id != caller.user_id {
         return Err(ApiError::new(ErrorType::Forbidden, Surface::Vote));
@@ -78,13 +83,13 @@ async fn cast(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     // The chat's owner could otherwise file a vote on any message (someone
     // else's included) under their own chat; and a message that does not
     // exist would fail on the foreign key, as a 500.
-    if vote::vote_in_chat(&mut *conn, chat_id, message_id, vote)
-        .await?
+    if vote::vote_in_chat(&mut conn, chat_id, message_id, vote)
+        .await
+        .context("record the vote")?
         .is_none()
     {
         return Err(not_found().with_cause("The message is not in this chat."));
     }
-    conn.finish().await?;
     Ok(response::text(StatusCode::OK, VOTED))
 }
 

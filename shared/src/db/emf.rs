@@ -29,18 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::MetricsSnapshot;
-
-/// Where the EMF lines go, and how often.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmfConfig {
-    /// CloudWatch namespace (`DB_METRICS_NAMESPACE`, default `ChatBackend`).
-    pub namespace: String,
-    /// The `FunctionName` dimension (`AWS_LAMBDA_FUNCTION_NAME`, else the
-    /// function's own name).
-    pub function_name: String,
-    /// A line every this many invocations (`DB_METRICS_EVERY`, default 1).
-    pub every: u64,
-}
+use crate::config::EmfConfig;
 
 /// The pool's state at the moment of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +84,7 @@ fn since(before: MetricsSnapshot, now: MetricsSnapshot) -> MetricsSnapshot {
         failed_checks: now.failed_checks.saturating_sub(before.failed_checks),
         timed_out: now.timed_out.saturating_sub(before.timed_out),
         leaks: now.leaks.saturating_sub(before.leaks),
+        unfinished: now.unfinished.saturating_sub(before.unfinished),
         invocations: now.invocations.saturating_sub(before.invocations),
         acquisitions: now.acquisitions.saturating_sub(before.acquisitions),
         acquire_micros: now.acquire_micros.saturating_sub(before.acquire_micros),

@@ -21,9 +21,12 @@ pub struct PoolMetrics {
     pub(crate) timed_out: AtomicU64,
     /// Invocations after which connections were still checked out.
     pub(crate) leaks: AtomicU64,
+    /// Transactions that came back after their unit of work had ended
+    /// (`db::Work`), and were rolled back.
+    pub(crate) unfinished: AtomicU64,
     /// Invocations run through the cleanup wrapper or a stream guard.
     pub(crate) invocations: AtomicU64,
-    /// Sessions taken ([`super::Db::session`]).
+    /// Connections taken by units of work (`db::Work::connection`).
     pub(crate) acquisitions: AtomicU64,
     /// Time spent taking them, in microseconds.
     pub(crate) acquire_micros: AtomicU64,
@@ -42,6 +45,8 @@ pub struct MetricsSnapshot {
     pub timed_out: u64,
     /// See [`PoolMetrics`].
     pub leaks: u64,
+    /// See [`PoolMetrics`].
+    pub unfinished: u64,
     /// See [`PoolMetrics`].
     pub invocations: u64,
     /// See [`PoolMetrics`].
@@ -70,6 +75,7 @@ impl PoolMetrics {
             failed_checks: get(&self.failed_checks),
             timed_out: get(&self.timed_out),
             leaks: get(&self.leaks),
+            unfinished: get(&self.unfinished),
             invocations: get(&self.invocations),
             acquisitions: get(&self.acquisitions),
             acquire_micros: get(&self.acquire_micros),

@@ -1,5 +1,6 @@
-//! The database layer: one pool per process, and cleanup that cannot be
-//! forgotten.
+//! The database layer: one pool per process, units of work that end
+//! themselves, and the SQL. It stands on `config` and knows nothing of
+//! HTTP or of the Lambda runtime.
 //!
 //! This is the design document's connection management, in Rust:
 //!
@@ -10,31 +11,46 @@
 //! | `releaseConnection()`               | [`release_connection`]                    |
 //! | `closeDbConnection`                 | [`close_db_connection`] (the same)        |
 //! | `closeAllConnections()`             | [`close_all_connections`]                 |
-//! | `withDbCleanup(handler)`            | [`with_db_cleanup`]                       |
-//! | try/finally around streams          | [`StreamGuard`]                           |
 //! | "don't create new clients"          | only this module builds a pool            |
 //!
-//! Connections go back to the pool when dropped, so "release" needs no call;
-//! what the wrapper adds is a bound on every handler, a clean error when
-//! the database cannot be reached, and a leak check after every invocation.
+//! The wrapper around every handler and the guard around every stream
+//! (`withDbCleanup` and the try/finally of the design) are the runtime's,
+//! one layer up; they use what is here: [`Work`] (a unit of work, ended by
+//! its outcome), the invocation count and leak check ([`invocation`]), and
+//! the metrics.
+//!
+//! ```text
+//! pool        building the pool (sizing, timeouts, freshness checks) and its handle, Db
+//! global      the process-wide pool in a `once_cell`, touched only at the edge
+//! work        a unit of work: one connection at a time, committed or rolled back at its end
+//! conn        the unit of work's connection, and transactions on it; statement naming
+//! invocation  invocations in flight, and the leak check after the last one
+//! lifecycle   release_connection / close_db_connection / close_all_connections
+//! rotation    credentials that change: Secrets Manager secrets, RDS IAM tokens
+//! metrics     counters the pool keeps about itself (opened, leaks, ...)
+//! emf         those counters as CloudWatch embedded metric format lines
+//! models      the rows, serialised as the upstream chatbot serialises them
+//! queries     the SQL, one module per table, each function taking any executor
+//! ```
 
-mod cleanup;
-pub mod credentials;
+mod conn;
 pub mod emf;
 pub mod global;
+mod invocation;
 mod lifecycle;
 mod metrics;
+pub mod models;
 pub mod pool;
 pub mod queries;
-mod session;
-pub mod sql;
-mod stream_guard;
+pub mod rotation;
+mod work;
 
-pub use cleanup::{run_with_cleanup, with_db_cleanup};
+pub use conn::{Conn, Tx};
+pub(crate) use invocation::Invocation;
+pub use invocation::LEAK_SETTLE;
 pub use lifecycle::{
     CLOSE_TIMEOUT, WIND_DOWN, close_all_connections, close_db_connection, release_connection,
 };
 pub use metrics::{MetricsSnapshot, PoolMetrics};
 pub use pool::Db;
-pub use session::Session;
-pub use stream_guard::{StreamEnd, StreamGuard};
+pub use work::{Outcome, Work};

@@ -16,7 +16,7 @@
 //!   that dies within those 100 ms hangs the request that finds it until
 //!   the handler's deadline.
 //! - **Returns that cannot hang.** sqlx pings every connection it takes
-//!   back, with no bound; `db::Session` gives its connection back itself,
+//!   back, with no bound; `db::Conn` gives its connection back itself,
 //!   through the same return but bounded by the ping timeout, so that a
 //!   path gone silent cannot hold a slot. A handler cut off by its deadline
 //!   leaves its query running on the server; for a short while after such
@@ -32,55 +32,51 @@ use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
-use super::credentials::RotatingCredentials;
-use super::emf::{EmfReporter, PoolState};
+use super::emf::EmfReporter;
 use super::metrics::PoolMetrics;
+use super::rotation::RotatingCredentials;
 use crate::config::{DbConfig, Pooler};
 
 /// After a handler is cancelled, connections released within this window
 /// are drained with a bound (see the module docs).
 const ABANDON_WINDOW: Duration = Duration::from_secs(5);
 
-/// How long a leak check waits for connections that are on their way back
-/// to the pool (sqlx returns them from a spawned task, after a ping).
-pub const LEAK_SETTLE: Duration = Duration::from_secs(1);
-
 /// The process's handle on its pool: the pool itself plus the bookkeeping
 /// that the cleanup wrapper and the leak check need. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 /// State shared between the handle and the pool's hooks.
 #[derive(Debug)]
-struct Shared {
-    metrics: PoolMetrics,
+pub(super) struct Shared {
+    pub(super) metrics: PoolMetrics,
     /// Invocations (handlers or open streams) running right now; a leak
     /// check is only meaningful when none are.
-    in_flight: AtomicUsize,
-    /// `db::Session`s giving their connection back right now. The last
+    pub(super) in_flight: AtomicUsize,
+    /// `db::Conn`s giving their connection back right now. The last
     /// one back, once no invocation runs, does the leak check: no task of
     /// its own per invocation (see [`Invocation`]'s `Drop`).
-    returning: AtomicUsize,
+    pub(super) returning: AtomicUsize,
     /// When a handler was last cancelled, in milliseconds since `epoch`
     /// (0: never). Read by the `after_release` hook.
-    abandoned_at_ms: AtomicU64,
-    epoch: Instant,
-    application_name: String,
+    pub(super) abandoned_at_ms: AtomicU64,
+    pub(super) epoch: Instant,
+    pub(super) application_name: String,
     /// The database is reached through a transaction-mode pooler.
-    transaction_pooler: bool,
+    pub(super) transaction_pooler: bool,
     /// Prints the metrics at the end of invocations, if configured.
-    emf: Option<EmfReporter>,
+    pub(super) emf: Option<EmfReporter>,
     /// Credentials that change (Secrets Manager, IAM), if not the URL's.
-    credentials: Option<RotatingCredentials>,
-    /// Bound on giving a connection back (`db::Session`), and on draining
+    pub(super) credentials: Option<RotatingCredentials>,
+    /// Bound on giving a connection back (`db::Conn`), and on draining
     /// one shortly after a handler was cut off mid-query.
-    return_bound: Duration,
-    drain_bound: Duration,
+    pub(super) return_bound: Duration,
+    pub(super) drain_bound: Duration,
     /// Set once the process is shutting down ([`Db::begin_shutdown`]).
-    shutdown: tokio::sync::watch::Sender<bool>,
+    pub(super) shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -112,6 +108,7 @@ impl Db {
     /// on it); [`super::global::init`] checks that for the process-wide
     /// pool. Outside `shared`, only tests call this, with their own config.
     pub fn connect_lazy(config: &DbConfig) -> Db {
+        let bounds = AcquireBounds::for_config(config);
         let shared = Arc::new(Shared {
             metrics: PoolMetrics::default(),
             in_flight: AtomicUsize::new(0),
@@ -122,56 +119,11 @@ impl Db {
             transaction_pooler: config.pooler == Pooler::Transaction,
             emf: config.metrics.clone().map(EmfReporter::new),
             credentials: RotatingCredentials::new(&config.credentials, config.connect_options()),
-            return_bound: (config.connect_timeout / 2).min(Duration::from_secs(2)),
-            drain_bound: config.statement_timeout.unwrap_or(config.connect_timeout)
-                + Duration::from_secs(1),
+            return_bound: bounds.ping_timeout,
+            drain_bound: bounds.drain_timeout,
             shutdown: tokio::sync::watch::Sender::new(false),
         });
-        super::sql::use_named_statements(config.pooler == Pooler::Direct);
-        let idle_timeout = config.idle_timeout;
-        let check_after = config.check_after_idle;
-        // A ping answers in well under a millisecond on a healthy path;
-        // leave room in the acquire bound to open a new connection instead.
-        let ping_timeout = (config.connect_timeout / 2).min(Duration::from_secs(2));
-        // A cancelled query keeps running on the server until it ends or
-        // hits statement_timeout; draining it can take that long.
-        let drain_timeout =
-            config.statement_timeout.unwrap_or(config.connect_timeout) + Duration::from_secs(1);
-
-        let on_connect = shared.clone();
-        let on_acquire = shared.clone();
-        let on_release = shared.clone();
-        let pool = PgPoolOptions::new()
-            .max_connections(config.pool_max.max)
-            .min_connections(0)
-            .acquire_timeout(config.connect_timeout)
-            .idle_timeout(config.idle_timeout)
-            .max_lifetime(config.max_lifetime)
-            .test_before_acquire(false)
-            .after_connect(move |_conn, _meta| {
-                PoolMetrics::inc(&on_connect.metrics.opened);
-                Box::pin(async { Ok(()) })
-            })
-            .before_acquire(move |conn, meta| {
-                let shared = on_acquire.clone();
-                Box::pin(async move {
-                    let bounds = AcquireBounds {
-                        idle_timeout,
-                        check_after,
-                        ping_timeout,
-                    };
-                    check_before_acquire(conn, meta, bounds, &shared).await
-                })
-            })
-            .after_release(move |conn, _meta| {
-                let shared = on_release.clone();
-                Box::pin(async move {
-                    if !shared.recently_abandoned() {
-                        return Ok(true);
-                    }
-                    drain(conn, drain_timeout).await.map(|()| true)
-                })
-            })
+        let pool = with_hooks(pool_options(config), &shared, bounds)
             .connect_lazy_with(config.connect_options());
         Db { pool, shared }
     }
@@ -248,17 +200,6 @@ impl Db {
         }
     }
 
-    /// Marks the start of an invocation; the returned token marks its end
-    /// when dropped, and then checks for leaks.
-    pub(crate) fn begin_invocation(&self, label: &'static str) -> Invocation {
-        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        PoolMetrics::inc(&self.shared.metrics.invocations);
-        Invocation {
-            db: self.clone(),
-            label,
-        }
-    }
-
     /// Records that a handler was cut off mid-work, so that the connections
     /// it drops are drained with a bound (see the module docs). Call it
     /// before dropping the handler's future.
@@ -288,52 +229,14 @@ impl Db {
             }
         }
     }
-
-    /// Waits, at most `bound`, until no invocation (handler or open
-    /// stream) is running; returns how many still are.
-    pub(crate) async fn wait_for_invocations(&self, bound: Duration) -> usize {
-        poll_until_zero(bound, || self.in_flight()).await
-    }
-
-    fn in_flight(&self) -> usize {
-        self.shared.in_flight.load(Ordering::SeqCst)
-    }
-
-    /// A `Session` begins giving its connection back; call
-    /// [`Db::returned`] when it is back (or given up).
-    pub(crate) fn returning(&self) {
-        self.shared.returning.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// A `Session`'s connection is back. The last one back after the last
-    /// invocation ended checks for leaks, on the task that returned it.
-    pub(crate) async fn returned(&self) {
-        let left = self.shared.returning.fetch_sub(1, Ordering::SeqCst) - 1;
-        if left == 0 && self.in_flight() == 0 && self.checked_out() > 0 {
-            self.clone().check_for_leaks("the last invocation").await;
-        }
-    }
-
-    /// After the last running invocation ends: any connection still checked
-    /// out once returns have settled was leaked (kept past its handler).
-    async fn check_for_leaks(self, label: &'static str) {
-        let checked_out = self.wait_until_settled(LEAK_SETTLE).await;
-        // Another invocation may have started meanwhile; its connections
-        // are not leaks.
-        if checked_out > 0 && self.in_flight() == 0 {
-            PoolMetrics::inc(&self.shared.metrics.leaks);
-            tracing::error!(
-                checked_out,
-                handler = label,
-                "connection leak: connections still checked out after the handler ended"
-            );
-        }
-    }
 }
 
 /// Reads `count` every millisecond until it is zero or `bound` has passed,
 /// and returns its last value.
-async fn poll_until_zero<T: PartialEq + Default>(bound: Duration, count: impl Fn() -> T) -> T {
+pub(super) async fn poll_until_zero<T: PartialEq + Default>(
+    bound: Duration,
+    count: impl Fn() -> T,
+) -> T {
     let start = Instant::now();
     loop {
         let now = count();
@@ -343,58 +246,78 @@ async fn poll_until_zero<T: PartialEq + Default>(bound: Duration, count: impl Fn
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
-
-/// One running invocation (see [`Db::begin_invocation`]).
-pub(crate) struct Invocation {
-    db: Db,
-    label: &'static str,
+/// sqlx's pool settings for `config`, before our hooks.
+fn pool_options(config: &DbConfig) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(config.pool_max.max)
+        .min_connections(0)
+        .acquire_timeout(config.connect_timeout)
+        .idle_timeout(config.idle_timeout)
+        .max_lifetime(config.max_lifetime)
+        // Replaced by `check_before_acquire`, which is bounded.
+        .test_before_acquire(false)
 }
 
-impl Drop for Invocation {
-    fn drop(&mut self) {
-        let left = self.db.shared.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
-        if let Some(emf) = &self.db.shared.emf {
-            let idle = u32::try_from(self.db.pool.num_idle()).unwrap_or(u32::MAX);
-            let pool = PoolState {
-                max: self.db.max_connections(),
-                size: self.db.pool.size(),
-                idle,
-            };
-            emf.invocation_ended(self.db.metrics().snapshot(), pool);
-        }
-        // The usual end: the handler's session is still on its way back,
-        // and the last one back does the check (`Db::returned`). Leaving
-        // it to that task, rather than spawning one here to wait for it,
-        // keeps a second task (and the wake-up of an idle worker thread
-        // that spawning costs) off every invocation. Whichever of the two
-        // sees both counters at zero second checks: at least one does.
-        if left > 0
-            || self.db.shared.returning.load(Ordering::SeqCst) > 0
-            || self.db.checked_out() == 0
-        {
-            return;
-        }
-        // A connection out with no session returning it: a leak, or one
-        // taken from the pool directly and returned by sqlx's own task.
-        // Check once returns settle, off the response path.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(self.db.clone().check_for_leaks(self.label));
-        }
-    }
+/// The hooks that count connections, check them before use and drain
+/// them after a cancelled handler (module docs).
+fn with_hooks(
+    options: PgPoolOptions,
+    shared: &Arc<Shared>,
+    bounds: AcquireBounds,
+) -> PgPoolOptions {
+    let on_connect = shared.clone();
+    let on_acquire = shared.clone();
+    let on_release = shared.clone();
+    options
+        .after_connect(move |_conn, _meta| {
+            PoolMetrics::inc(&on_connect.metrics.opened);
+            Box::pin(async { Ok(()) })
+        })
+        .before_acquire(move |conn, meta| {
+            let shared = on_acquire.clone();
+            Box::pin(async move { check_before_acquire(conn, meta, bounds, &shared).await })
+        })
+        .after_release(move |conn, _meta| {
+            let shared = on_release.clone();
+            Box::pin(async move {
+                if !shared.recently_abandoned() {
+                    return Ok(true);
+                }
+                drain(conn, bounds.drain_timeout).await.map(|()| true)
+            })
+        })
 }
 
-/// The liveness check that replaces sqlx's unbounded ping (module docs).
-/// The limits [`check_before_acquire`] applies.
+/// The limits the hooks apply.
 #[derive(Clone, Copy)]
 struct AcquireBounds {
     /// Idle longer than this: discarded unchecked.
     idle_timeout: Duration,
     /// Idle longer than this: pinged first.
     check_after: Duration,
-    /// How long the ping may take.
+    /// How long a ping may take (and giving a connection back).
     ping_timeout: Duration,
+    /// How long draining a cancelled statement may take.
+    drain_timeout: Duration,
 }
 
+impl AcquireBounds {
+    fn for_config(config: &DbConfig) -> Self {
+        Self {
+            idle_timeout: config.idle_timeout,
+            check_after: config.check_after_idle,
+            // A ping answers in well under a millisecond on a healthy path;
+            // leave room in the acquire bound to open a new connection instead.
+            ping_timeout: (config.connect_timeout / 2).min(Duration::from_secs(2)),
+            // A cancelled query keeps running on the server until it ends or
+            // hits statement_timeout; draining it can take that long.
+            drain_timeout: config.statement_timeout.unwrap_or(config.connect_timeout)
+                + Duration::from_secs(1),
+        }
+    }
+}
+
+/// The liveness check that replaces sqlx's unbounded ping (module docs).
 async fn check_before_acquire(
     conn: &mut PgConnection,
     meta: PoolConnectionMetadata,
@@ -405,6 +328,7 @@ async fn check_before_acquire(
         idle_timeout,
         check_after,
         ping_timeout,
+        ..
     } = bounds;
     let idle_for = meta.idle_for;
     if idle_for < check_after {

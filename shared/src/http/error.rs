@@ -375,13 +375,45 @@ pub struct ErrorBody {
     pub cause: Option<String>,
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        if is_unavailable(&error) {
-            ApiError::unavailable(error)
+/// A database failure, with the step of the handler it happened in (for
+/// the logs: "could not load the chat: pool timed out ...").
+#[derive(Debug, thiserror::Error)]
+#[error("could not {step}")]
+pub struct DbStepError {
+    step: &'static str,
+    #[source]
+    source: sqlx::Error,
+}
+
+impl ApiError {
+    /// The database failed at `step`: 503 `offline:database` when it cannot
+    /// serve us right now (retry later), else 500. Both are logged with the
+    /// step and the error, and answered with the generic body.
+    pub fn database(step: &'static str, error: sqlx::Error) -> Self {
+        let unavailable = is_unavailable(&error);
+        let source = DbStepError {
+            step,
+            source: error,
+        };
+        if unavailable {
+            ApiError::unavailable(source)
         } else {
-            ApiError::internal(error)
+            ApiError::internal(source)
         }
+    }
+}
+
+/// Names the step of a database result that failed: every database error
+/// a handler returns says which step it was, as zero2prod's `context` does.
+/// (There is no `From<sqlx::Error>`: a bare `?` would not compile.)
+pub trait DbContext<T> {
+    /// The result, or [`ApiError::database`] for `step`.
+    fn context(self, step: &'static str) -> ApiResult<T>;
+}
+
+impl<T> DbContext<T> for Result<T, sqlx::Error> {
+    fn context(self, step: &'static str) -> ApiResult<T> {
+        self.map_err(|error| ApiError::database(step, error))
     }
 }
 
@@ -486,7 +518,10 @@ mod tests {
 
     #[test]
     fn an_unreachable_database_is_a_503_with_retry_after() {
-        let (status, body, headers) = render(ApiError::from(sqlx::Error::PoolTimedOut));
+        let (status, body, headers) = render(ApiError::database(
+            "load the chat",
+            sqlx::Error::PoolTimedOut,
+        ));
         assert_eq!(status, 503);
         assert_eq!(body["code"], "");
         assert_eq!(headers[header::RETRY_AFTER], "1");
@@ -494,7 +529,10 @@ mod tests {
 
     #[test]
     fn other_database_failures_are_500s() {
-        let (status, _, _) = render(ApiError::from(sqlx::Error::RowNotFound));
+        let (status, _, _) = render(ApiError::database(
+            "load the chat",
+            sqlx::Error::RowNotFound,
+        ));
         assert_eq!(status, 500);
     }
 

@@ -7,7 +7,8 @@
 //! `Authorization: Bearer <JWT>`, HS256 with `AUTH_SECRET`, with an expiry.
 //! Unsigned (`alg: none`), wrongly signed, expired and malformed tokens are
 //! all refused the same way, and a token whose user no longer exists is
-//! refused too ([`authenticate`] checks the database).
+//! refused too (`http::caller` checks the database). Nothing here touches
+//! the database: this is who the request says it is, checked.
 //!
 //! Claims read from an authorizer: `sub` (or a Lambda authorizer's
 //! `principalId`), which must be a UUID, the user's id; `user_type`,
@@ -25,11 +26,7 @@ use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ApiError, ApiResult, ErrorType, Surface};
-use crate::AppState;
 use crate::config::AuthConfig;
-use crate::db::Session;
-use crate::db::queries::user;
 
 /// Upstream's `UserType`: it decides the daily message allowance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -189,43 +186,6 @@ pub fn identify(request: &Request, auth: &AuthConfig) -> Option<Identity> {
             None
         }
     }
-}
-
-/// Identifies the caller, takes the invocation's connection (a
-/// [`Session`]), and checks that the database agrees; or answers
-/// `unauthorized:<surface>`.
-///
-/// The session is handed back for the rest of the handler's work, which
-/// ends with [`Session::finish`]: one invocation, one connection. No
-/// connection is taken for a request that carries no valid identity.
-///
-/// A token outlives nothing: if its user has been deleted, it is refused.
-/// A caller vouched for by API Gateway's authorizer may be new to us; they
-/// get a `"User"` row, so that what they create can reference it.
-pub async fn authenticate(
-    request: &Request,
-    state: &AppState,
-    surface: Surface,
-) -> ApiResult<(Identity, Session)> {
-    let unauthorized = || ApiError::new(ErrorType::Unauthorized, surface);
-    let identity = identify(request, &state.config.auth).ok_or_else(unauthorized)?;
-    let mut conn = state.db.session().await?;
-    match identity.source {
-        IdentitySource::SessionToken => {
-            if !user::exists(&mut *conn, identity.user_id).await? {
-                tracing::debug!("session token of a user that no longer exists");
-                return Err(unauthorized());
-            }
-        }
-        IdentitySource::Authorizer => {
-            let email = identity
-                .email
-                .clone()
-                .unwrap_or_else(|| identity.user_id.to_string());
-            user::ensure_exists(&mut *conn, identity.user_id, &email).await?;
-        }
-    }
-    Ok((identity, conn))
 }
 
 fn bearer_token(request: &Request) -> Option<&str> {

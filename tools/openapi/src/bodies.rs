@@ -5,8 +5,8 @@
 //! upstream's messages. These describe what a valid request is.
 
 use serde::Serialize;
+use shared::db::models::Chat;
 use shared::http::UserType;
-use shared::models::Chat;
 use utoipa::ToSchema;
 use uuid::Uuid;
 

@@ -6,8 +6,8 @@
 //!
 //! The functions are never called: they carry the descriptions.
 
+use shared::db::models::{Chat, Document, Message, Suggestion, Vote};
 use shared::http::error::ErrorBody;
-use shared::models::{Chat, Document, Message, Suggestion, Vote};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 

@@ -1,12 +1,11 @@
 //! `"Chat"`: chats, history pages, and deletion with everything that hangs
 //! off a chat.
 
-use crate::db::sql;
 use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::models::{self, Chat};
+use crate::db::models::{self, Chat};
 
 /// Upstream's `saveChat`.
 pub async fn save<'e>(
@@ -16,7 +15,7 @@ pub async fn save<'e>(
     title: &str,
     visibility: &str,
 ) -> sqlx::Result<Chat> {
-    sql::query_as(
+    sqlx::query_as(
         r#"INSERT INTO "Chat" (id, "createdAt", "userId", title, visibility)
            VALUES ($1, $2, $3, $4, $5)
            RETURNING id, "createdAt", title, "userId", visibility"#,
@@ -32,7 +31,7 @@ pub async fn save<'e>(
 
 /// Upstream's `getChatById`.
 pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Chat>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"SELECT id, "createdAt", title, "userId", visibility FROM "Chat" WHERE id = $1"#,
     )
     .bind(id)
@@ -47,7 +46,7 @@ pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Op
 /// same moment waits, then fails on its foreign key, rather than making
 /// this delete fail.
 pub async fn delete_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Chat>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"WITH target AS (SELECT id FROM "Chat" WHERE id = $1 FOR UPDATE),
                 votes AS (DELETE FROM "Vote_v2" WHERE "chatId" IN (SELECT id FROM target)),
                 messages AS (DELETE FROM "Message_v2" WHERE "chatId" IN (SELECT id FROM target)),
@@ -67,7 +66,7 @@ pub async fn delete_all_by_user_id<'e>(
     db: impl PgExecutor<'e>,
     user_id: Uuid,
 ) -> sqlx::Result<i64> {
-    sql::query_scalar(
+    sqlx::query_scalar(
         r#"WITH target AS (SELECT id FROM "Chat" WHERE "userId" = $1 FOR UPDATE),
                 votes AS (DELETE FROM "Vote_v2" WHERE "chatId" IN (SELECT id FROM target)),
                 messages AS (DELETE FROM "Message_v2" WHERE "chatId" IN (SELECT id FROM target)),
@@ -120,7 +119,7 @@ pub async fn page_by_user_id<'e>(
         Cursor::StartingAfter(id) => (PAGE_NEWER_THAN, Some(id)),
         Cursor::EndingBefore(id) => (PAGE_OLDER_THAN, Some(id)),
     };
-    let rows: Vec<PageRow> = sql::query_as(statement)
+    let rows: Vec<PageRow> = sqlx::query_as(statement)
         .bind(user_id)
         .bind(i64::from(limit) + 1)
         .bind(cursor_id)
@@ -210,7 +209,7 @@ pub async fn update_visibility<'e>(
     id: Uuid,
     visibility: &str,
 ) -> sqlx::Result<bool> {
-    let done = sql::query(r#"UPDATE "Chat" SET visibility = $2 WHERE id = $1"#)
+    let done = sqlx::query(r#"UPDATE "Chat" SET visibility = $2 WHERE id = $1"#)
         .bind(id)
         .bind(visibility)
         .execute(db)
@@ -224,7 +223,7 @@ pub async fn update_title<'e>(
     id: Uuid,
     title: &str,
 ) -> sqlx::Result<bool> {
-    let done = sql::query(r#"UPDATE "Chat" SET title = $2 WHERE id = $1"#)
+    let done = sqlx::query(r#"UPDATE "Chat" SET title = $2 WHERE id = $1"#)
         .bind(id)
         .bind(title)
         .execute(db)

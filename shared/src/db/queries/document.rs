@@ -1,11 +1,10 @@
 //! `"Document"`: documents, one row per saved version.
 
-use crate::db::sql;
 use chrono::NaiveDateTime;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::models::{self, Document};
+use crate::db::models::{self, Document};
 
 /// Upstream's `saveDocument`: a new version of document `id`.
 ///
@@ -21,7 +20,7 @@ pub async fn save<'e>(
     content: &str,
     user_id: Uuid,
 ) -> sqlx::Result<Option<Document>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"INSERT INTO "Document" (id, "createdAt", title, content, text, "userId")
            SELECT $1, GREATEST($2, max("createdAt") + interval '1 millisecond'), $3, $4, $5, $6
            FROM "Document" WHERE id = $1
@@ -41,7 +40,7 @@ pub async fn save<'e>(
 /// The owner of document `id`: the owner of its first version, as upstream
 /// decides it (without reading every version's content).
 pub async fn owner<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Uuid>> {
-    sql::query_scalar(
+    sqlx::query_scalar(
         r#"SELECT "userId" FROM "Document" WHERE id = $1 ORDER BY "createdAt" ASC LIMIT 1"#,
     )
     .bind(id)
@@ -51,7 +50,7 @@ pub async fn owner<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option
 
 /// Upstream's `getDocumentsById`: every version, oldest first.
 pub async fn get_versions<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Vec<Document>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"SELECT id, "createdAt", title, content, text, "userId"
            FROM "Document" WHERE id = $1 ORDER BY "createdAt" ASC"#,
     )
@@ -62,7 +61,7 @@ pub async fn get_versions<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result
 
 /// Upstream's `getDocumentById`: the latest version.
 pub async fn get_latest<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Document>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"SELECT id, "createdAt", title, content, text, "userId"
            FROM "Document" WHERE id = $1 ORDER BY "createdAt" DESC LIMIT 1"#,
     )
@@ -79,7 +78,7 @@ pub async fn delete_after<'e>(
     id: Uuid,
     timestamp: NaiveDateTime,
 ) -> sqlx::Result<Vec<Document>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"WITH suggestions AS (
                DELETE FROM "Suggestion" WHERE "documentId" = $1 AND "documentCreatedAt" > $2
            ),

@@ -1,11 +1,10 @@
 //! `"Message_v2"`: the messages of chats, in AI SDK "parts" form.
 
-use crate::db::sql;
 use chrono::{Duration, NaiveDateTime};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::models::{self, Message};
+use crate::db::models::{self, Message};
 
 /// A message to save (upstream's `DBMessage` as `saveMessages` takes it).
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +36,7 @@ pub async fn save_all<'e>(db: impl PgExecutor<'e>, messages: &[NewMessage]) -> s
     let parts: Vec<String> = messages.iter().map(|m| m.parts.to_string()).collect();
     let attachments: Vec<String> = messages.iter().map(|m| m.attachments.to_string()).collect();
     let created: Vec<NaiveDateTime> = messages.iter().map(|m| m.created_at).collect();
-    let done = sql::query(
+    let done = sqlx::query(
         r#"INSERT INTO "Message_v2" (id, "chatId", role, parts, attachments, "createdAt")
            SELECT id, chat_id, role, parts::json, attachments::json, created_at
            FROM UNNEST($1::uuid[], $2::uuid[], $3::varchar[], $4::text[], $5::text[], $6::timestamp[])
@@ -61,7 +60,7 @@ pub async fn update_parts<'e>(
     id: Uuid,
     parts: &serde_json::Value,
 ) -> sqlx::Result<bool> {
-    let done = sql::query(r#"UPDATE "Message_v2" SET parts = $2::json WHERE id = $1"#)
+    let done = sqlx::query(r#"UPDATE "Message_v2" SET parts = $2::json WHERE id = $1"#)
         .bind(id)
         .bind(parts.to_string())
         .execute(db)
@@ -74,7 +73,7 @@ pub async fn get_by_chat_id<'e>(
     db: impl PgExecutor<'e>,
     chat_id: Uuid,
 ) -> sqlx::Result<Vec<Message>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"SELECT id, "chatId", role, parts, attachments, "createdAt"
            FROM "Message_v2" WHERE "chatId" = $1 ORDER BY "createdAt" ASC"#,
     )
@@ -85,7 +84,7 @@ pub async fn get_by_chat_id<'e>(
 
 /// Upstream's `getMessageById`.
 pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<Message>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"SELECT id, "chatId", role, parts, attachments, "createdAt"
            FROM "Message_v2" WHERE id = $1"#,
     )
@@ -102,7 +101,7 @@ pub async fn delete_by_chat_id_after<'e>(
     chat_id: Uuid,
     timestamp: NaiveDateTime,
 ) -> sqlx::Result<i64> {
-    sql::query_scalar(
+    sqlx::query_scalar(
         r#"WITH target AS (
                SELECT id FROM "Message_v2" WHERE "chatId" = $1 AND "createdAt" >= $2 FOR UPDATE
            ),
@@ -128,7 +127,7 @@ pub async fn count_by_user_id<'e>(
     hours: u32,
 ) -> sqlx::Result<i64> {
     let since = models::now() - Duration::hours(i64::from(hours));
-    sql::query_scalar(
+    sqlx::query_scalar(
         r#"SELECT count(m.id)
            FROM "Message_v2" m JOIN "Chat" c ON m."chatId" = c.id
            WHERE c."userId" = $1 AND m."createdAt" >= $2 AND m.role = 'user'"#,

@@ -13,7 +13,7 @@
 //!   transaction to different server connections.
 //! - **Runtime-checked queries** (`query_as` with `FromRow`), so that builds
 //!   need no database; every query has a test against a real server.
-//! - **Timestamps come from [`crate::models::now`]**: UTC, to the
+//! - **Timestamps come from [`crate::db::models::now`]**: UTC, to the
 //!   millisecond, as upstream stores them.
 
 pub mod chat;

@@ -1,10 +1,9 @@
 //! `"Stream"`: the ids of a chat's response streams, for resuming them.
 
-use crate::db::sql;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::models;
+use crate::db::models;
 
 /// Upstream's `createStreamId`.
 pub async fn create<'e>(
@@ -12,7 +11,7 @@ pub async fn create<'e>(
     stream_id: Uuid,
     chat_id: Uuid,
 ) -> sqlx::Result<()> {
-    sql::query(r#"INSERT INTO "Stream" (id, "chatId", "createdAt") VALUES ($1, $2, $3)"#)
+    sqlx::query(r#"INSERT INTO "Stream" (id, "chatId", "createdAt") VALUES ($1, $2, $3)"#)
         .bind(stream_id)
         .bind(chat_id)
         .bind(models::now())
@@ -23,7 +22,7 @@ pub async fn create<'e>(
 
 /// Upstream's `getStreamIdsByChatId`: oldest first.
 pub async fn ids_by_chat_id<'e>(db: impl PgExecutor<'e>, chat_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
-    sql::query_scalar(
+    sqlx::query_scalar(
         r#"SELECT id FROM "Stream" WHERE "chatId" = $1 ORDER BY "createdAt" ASC, id ASC"#,
     )
     .bind(chat_id)

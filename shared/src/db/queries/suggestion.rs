@@ -1,10 +1,9 @@
 //! `"Suggestion"`: edits proposed for a version of a document.
 
-use crate::db::sql;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::models::Suggestion;
+use crate::db::models::Suggestion;
 
 /// Upstream's `saveSuggestions`: all of them in one statement.
 pub async fn save_all<'e>(
@@ -14,7 +13,7 @@ pub async fn save_all<'e>(
     if suggestions.is_empty() {
         return Ok(0);
     }
-    let done = sql::query(
+    let done = sqlx::query(
         r#"INSERT INTO "Suggestion" (id, "documentId", "documentCreatedAt", "originalText",
                                      "suggestedText", description, "isResolved", "userId", "createdAt")
            SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamp[], $4::text[], $5::text[],
@@ -39,7 +38,7 @@ pub async fn get_by_document_id<'e>(
     db: impl PgExecutor<'e>,
     document_id: Uuid,
 ) -> sqlx::Result<Vec<Suggestion>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"SELECT id, "documentId", "documentCreatedAt", "originalText", "suggestedText",
                   description, "isResolved", "userId", "createdAt"
            FROM "Suggestion" WHERE "documentId" = $1 ORDER BY "createdAt" ASC, id ASC"#,

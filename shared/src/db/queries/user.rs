@@ -1,15 +1,14 @@
 //! `"User"`: accounts and guests.
 
-use crate::db::sql;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::models::User;
+use crate::db::models::User;
 
 /// Upstream's `getUser`: the users with this e-mail address (upstream
 /// allows duplicates; a well-kept database has at most one).
 pub async fn get_by_email<'e>(db: impl PgExecutor<'e>, email: &str) -> sqlx::Result<Vec<User>> {
-    sql::query_as(r#"SELECT id, email, password FROM "User" WHERE email = $1 ORDER BY id"#)
+    sqlx::query_as(r#"SELECT id, email, password FROM "User" WHERE email = $1 ORDER BY id"#)
         .bind(email)
         .fetch_all(db)
         .await
@@ -17,7 +16,7 @@ pub async fn get_by_email<'e>(db: impl PgExecutor<'e>, email: &str) -> sqlx::Res
 
 /// The user with this id.
 pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<User>> {
-    sql::query_as(r#"SELECT id, email, password FROM "User" WHERE id = $1"#)
+    sqlx::query_as(r#"SELECT id, email, password FROM "User" WHERE id = $1"#)
         .bind(id)
         .fetch_optional(db)
         .await
@@ -25,7 +24,7 @@ pub async fn get_by_id<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Op
 
 /// Whether a user with this id exists (a session token outlives nothing).
 pub async fn exists<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<bool> {
-    sql::query_scalar(r#"SELECT EXISTS (SELECT 1 FROM "User" WHERE id = $1)"#)
+    sqlx::query_scalar(r#"SELECT EXISTS (SELECT 1 FROM "User" WHERE id = $1)"#)
         .bind(id)
         .fetch_one(db)
         .await
@@ -38,7 +37,7 @@ pub async fn create<'e>(
     email: &str,
     password_hash: &str,
 ) -> sqlx::Result<User> {
-    sql::query_as(
+    sqlx::query_as(
         r#"INSERT INTO "User" (email, password) VALUES ($1, $2) RETURNING id, email, password"#,
     )
     .bind(email)
@@ -53,7 +52,7 @@ pub async fn create<'e>(
 /// upstream stores the hash of a random UUID, which nobody can use either,
 /// and its login treats `NULL` as "cannot sign in with a password".
 pub async fn create_guest<'e>(db: impl PgExecutor<'e>, number: u128) -> sqlx::Result<User> {
-    sql::query_as(r#"INSERT INTO "User" (email) VALUES ($1) RETURNING id, email, password"#)
+    sqlx::query_as(r#"INSERT INTO "User" (email) VALUES ($1) RETURNING id, email, password"#)
         .bind(format!("guest-{number}"))
         .fetch_one(db)
         .await
@@ -69,10 +68,10 @@ pub async fn create_guest<'e>(db: impl PgExecutor<'e>, number: u128) -> sqlx::Re
 /// transaction (commit, rollback, or a dropped connection); the key is
 /// namespaced so that it cannot meet another advisory lock by accident;
 /// waiting is bounded by the connection's `statement_timeout`.
-pub async fn lock_email(tx: &mut sqlx::PgConnection, email: &str) -> sqlx::Result<()> {
-    sql::query("SELECT pg_advisory_xact_lock(hashtextextended('User.email:' || $1, 0))")
+pub async fn lock_email<'e>(db: impl PgExecutor<'e>, email: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('User.email:' || $1, 0))")
         .bind(email)
-        .execute(tx)
+        .execute(db)
         .await?;
     Ok(())
 }
@@ -83,7 +82,7 @@ pub async fn lock_email(tx: &mut sqlx::PgConnection, email: &str) -> sqlx::Resul
 pub async fn ensure_exists<'e>(db: impl PgExecutor<'e>, id: Uuid, email: &str) -> sqlx::Result<()> {
     // email is varchar(64) upstream.
     let email: String = email.chars().take(64).collect();
-    sql::query(r#"INSERT INTO "User" (id, email) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"#)
+    sqlx::query(r#"INSERT INTO "User" (id, email) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"#)
         .bind(id)
         .bind(email)
         .execute(db)

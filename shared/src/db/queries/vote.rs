@@ -1,10 +1,9 @@
 //! `"Vote_v2"`: thumbs up and down on assistant messages.
 
-use crate::db::sql;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::models::Vote;
+use crate::db::models::Vote;
 
 /// Up or down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -24,7 +23,7 @@ pub async fn vote<'e>(
     message_id: Uuid,
     vote: VoteType,
 ) -> sqlx::Result<Vote> {
-    sql::query_as(
+    sqlx::query_as(
         r#"INSERT INTO "Vote_v2" ("chatId", "messageId", "isUpvoted") VALUES ($1, $2, $3)
            ON CONFLICT ("chatId", "messageId") DO UPDATE SET "isUpvoted" = EXCLUDED."isUpvoted"
            RETURNING "chatId", "messageId", "isUpvoted""#,
@@ -46,7 +45,7 @@ pub async fn vote_in_chat<'e>(
     message_id: Uuid,
     vote: VoteType,
 ) -> sqlx::Result<Option<Vote>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"INSERT INTO "Vote_v2" ("chatId", "messageId", "isUpvoted")
            SELECT "chatId", id, $3 FROM "Message_v2" WHERE id = $2 AND "chatId" = $1
            FOR KEY SHARE
@@ -62,7 +61,7 @@ pub async fn vote_in_chat<'e>(
 
 /// Upstream's `getVotesByChatId`.
 pub async fn get_by_chat_id<'e>(db: impl PgExecutor<'e>, chat_id: Uuid) -> sqlx::Result<Vec<Vote>> {
-    sql::query_as(
+    sqlx::query_as(
         r#"SELECT "chatId", "messageId", "isUpvoted" FROM "Vote_v2"
            WHERE "chatId" = $1 ORDER BY "messageId""#,
     )

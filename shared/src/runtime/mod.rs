@@ -1,4 +1,17 @@
-//! What every function's `main` calls.
+//! The top layer of `shared`: what every function's `main` calls, and the
+//! only module that knows the configuration, the database, the HTTP
+//! surface and the Lambda runtime together.
+//!
+//! ```text
+//! mod.rs        run_http / run_http_streaming: the whole life of a function process
+//! cleanup       with_db_cleanup: the wrapper every HTTP handler goes through
+//! stream_guard  the same cleanup for streamed responses, whatever ends them
+//! response_body a streamed body counts as running until the runtime has sent it
+//! unit_of_work  a unit of work outside a handler (a stream's end, a tool's write)
+//! shutdown      the SIGTERM hook that ends running work and closes the pool
+//! snapstart     no open connection in a SnapStart snapshot
+//! deadline      how long an invocation may still run (one helper, one margin)
+//! ```
 //!
 //! [`run_http`] is the whole life of an HTTP function process:
 //!
@@ -10,7 +23,7 @@
 //! 4. the graceful-shutdown hook: Lambda sends SIGTERM only to functions
 //!    with an extension registered, so `spawn_graceful_shutdown_handler`
 //!    registers a no-op one, and on SIGTERM (or SIGINT) the hook calls
-//!    [`close_all_connections`], then the process exits 0;
+//!    [`close_all_connections`](crate::db::close_all_connections), then the process exits 0;
 //! 5. the pool registered as a SnapStart resource: no open connection is
 //!    captured in a snapshot;
 //! 6. the Lambda runtime, with every invocation going through
@@ -18,19 +31,30 @@
 //!    `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once on Lambda Managed
 //!    Instances and one at a time elsewhere.
 
+mod cleanup;
+pub mod deadline;
+mod response_body;
+mod shutdown;
+mod snapstart;
+mod stream_guard;
+mod unit_of_work;
+
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
 use http::Response;
 use lambda_http::{Body, Request};
-use lambda_runtime::{BoxFuture, SnapStartResource};
 
-use crate::AppState;
 use crate::config::Config;
-use crate::db::{self, Db, close_all_connections, with_db_cleanup};
-use crate::http::ApiResult;
+use crate::db;
+use crate::http::{ApiResult, AppState};
+
+pub use cleanup::{run_with_cleanup, with_db_cleanup};
+pub use response_body::RunningBody;
+pub use shutdown::register_shutdown_hook;
+pub use snapstart::PoolSnapshotGuard;
+pub use stream_guard::{StreamEnd, StreamGuard};
+pub use unit_of_work::unit_of_work;
 
 /// The error a function's `main` returns.
 pub type Error = lambda_http::Error;
@@ -76,6 +100,15 @@ where
     require_lambda_environment(function)?;
     let state = start(function).await?;
     let snapshot_guard = Arc::new(PoolSnapshotGuard(state.db.clone()));
+    // A shutdown waits for a body until the runtime has sent all of it.
+    let handler = move |request: Request, state: AppState| {
+        let handler = handler.clone();
+        async move {
+            let db = state.db.clone();
+            let response = handler(request, state).await?;
+            Ok(response.map(|body| RunningBody::new(body, &db)))
+        }
+    };
     lambda_http::streaming_runtime_concurrent(with_db_cleanup(state, handler))
         .register_snapstart_resource(snapshot_guard)
         .run_concurrent()
@@ -105,24 +138,6 @@ pub async fn start(function: &'static str) -> Result<AppState, Error> {
     Ok(AppState::new(db, config))
 }
 
-/// Registers the hook that closes every connection on SIGTERM or SIGINT.
-///
-/// Registration needs a Lambda Runtime API that serves extensions; where it
-/// does not (some local emulators), the function still runs, without it.
-pub async fn register_shutdown_hook() {
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        return;
-    }
-    let registration = lambda_runtime::spawn_graceful_shutdown_handler(|| async {
-        close_all_connections().await;
-    });
-    if AssertUnwindSafe(registration).catch_unwind().await.is_err() {
-        tracing::warn!(
-            "could not register the shutdown extension: connections will not be closed on SIGTERM"
-        );
-    }
-}
-
 fn require_lambda_environment(function: &str) -> Result<(), Error> {
     let missing: Vec<&str> = LAMBDA_VARIABLES
         .into_iter()
@@ -137,26 +152,4 @@ fn require_lambda_environment(function: &str) -> Result<(), Error> {
         missing.join(", ")
     )
     .into())
-}
-
-/// Empties the pool before a SnapStart snapshot, so that no connection is
-/// frozen into it (a restored copy would share the socket with every other
-/// copy). After a restore the pool opens connections as it needs them.
-///
-/// Public so that the tests can hold a connection open before a snapshot,
-/// which the functions' own init never does (their pool connects on first
-/// use).
-pub struct PoolSnapshotGuard(pub Db);
-
-impl SnapStartResource for PoolSnapshotGuard {
-    fn before_snapshot(&self) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(async move {
-            self.0.close_idle().await;
-            tracing::info!(
-                open = self.0.size(),
-                "closed idle connections before the snapshot"
-            );
-            Ok(())
-        })
-    }
 }

@@ -30,7 +30,7 @@ pub const MIN_PASSWORD_CHARS: usize = 6;
 /// The password is a [`SecretString`]: it prints as `[REDACTED]`, so no
 /// log line can carry it, and it is wiped from memory when dropped.
 #[derive(Debug)]
-pub struct Credentials {
+pub struct SignInForm {
     /// Compared and stored exactly as given (upstream neither trims nor
     /// lowercases it, and existing rows were written that way).
     pub email: String,
@@ -38,7 +38,7 @@ pub struct Credentials {
     pub password: SecretString,
 }
 
-impl Credentials {
+impl SignInForm {
     /// The credentials of a sign-in: two strings, nothing more is checked,
     /// so that every pair that is not an account's gets the same 401 (a
     /// guest's `guest-<number>`, which is not an e-mail address, included).
