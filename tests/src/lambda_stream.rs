@@ -64,6 +64,8 @@ pub struct StreamingLambda {
 
 /// One invocation's answer, as it arrives.
 pub struct Invocation {
+    /// The request id Lambda gave the invocation.
+    pub request_id: String,
     pieces: mpsc::UnboundedReceiver<Piece>,
     /// Everything received so far, prelude included.
     pub received: Vec<u8>,
@@ -129,12 +131,14 @@ impl StreamingLambda {
     /// arrives in the returned [`Invocation`].
     pub async fn invoke(&self, event: Value, deadline: Duration) -> Invocation {
         let pending = Pending::new(event, deadline);
+        let request_id = pending.id.clone();
         let (tx, rx) = mpsc::unbounded_channel();
         self.inner.lock().await.sinks.insert(pending.id.clone(), tx);
         self.sender
             .send(pending)
             .expect("the fake Lambda API is running");
         Invocation {
+            request_id,
             pieces: rx,
             received: Vec::new(),
             ended: false,

@@ -97,41 +97,7 @@ impl ChatRequest {
         let mut parts = Vec::with_capacity(message.parts.len());
         let mut texts = Vec::new();
         for part in message.parts {
-            match part {
-                PartBody::Text { text } => {
-                    let units = text.encode_utf16().count();
-                    if units == 0 || units > MAX_TEXT_UNITS {
-                        return Err(invalid(format!(
-                            "A text part must have 1 to {MAX_TEXT_UNITS} characters."
-                        )));
-                    }
-                    parts.push(json!({"type": "text", "text": text}));
-                    texts.push(text);
-                }
-                PartBody::File {
-                    media_type,
-                    name,
-                    url,
-                } => {
-                    if !matches!(media_type.as_str(), "image/jpeg" | "image/png") {
-                        return Err(invalid(
-                            "A file part's mediaType must be image/jpeg or image/png.",
-                        ));
-                    }
-                    let units = name.encode_utf16().count();
-                    if units == 0 || units > MAX_FILE_NAME_UNITS {
-                        return Err(invalid(format!(
-                            "A file part's name must have 1 to {MAX_FILE_NAME_UNITS} characters."
-                        )));
-                    }
-                    if url::Url::parse(&url).is_err() {
-                        return Err(invalid("A file part's url must be a URL."));
-                    }
-                    parts.push(
-                        json!({"type": "file", "mediaType": media_type, "name": name, "url": url}),
-                    );
-                }
-            }
+            parts.push(validated_part(part, &mut texts)?);
         }
         Ok(Self {
             chat_id,
@@ -143,6 +109,45 @@ impl ChatRequest {
             selected_model: body.selected_chat_model,
             visibility,
         })
+    }
+}
+
+/// A part as it is saved, once valid; a text part's text also goes to
+/// `texts`, for the model.
+fn validated_part(part: PartBody, texts: &mut Vec<String>) -> ApiResult<Value> {
+    match part {
+        PartBody::Text { text } => {
+            let units = text.encode_utf16().count();
+            if units == 0 || units > MAX_TEXT_UNITS {
+                return Err(invalid(format!(
+                    "A text part must have 1 to {MAX_TEXT_UNITS} characters."
+                )));
+            }
+            let saved = json!({"type": "text", "text": text});
+            texts.push(text);
+            Ok(saved)
+        }
+        PartBody::File {
+            media_type,
+            name,
+            url,
+        } => {
+            if !matches!(media_type.as_str(), "image/jpeg" | "image/png") {
+                return Err(invalid(
+                    "A file part's mediaType must be image/jpeg or image/png.",
+                ));
+            }
+            let units = name.encode_utf16().count();
+            if units == 0 || units > MAX_FILE_NAME_UNITS {
+                return Err(invalid(format!(
+                    "A file part's name must have 1 to {MAX_FILE_NAME_UNITS} characters."
+                )));
+            }
+            if url::Url::parse(&url).is_err() {
+                return Err(invalid("A file part's url must be a URL."));
+            }
+            Ok(json!({"type": "file", "mediaType": media_type, "name": name, "url": url}))
+        }
     }
 }
 

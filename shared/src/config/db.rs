@@ -88,30 +88,11 @@ pub const DEFAULT_POOL_MAX: u32 = 10;
 
 impl DbConfig {
     pub(super) fn read(function: &'static str, env: &Env<'_>) -> Result<Self, ConfigError> {
-        let (var, raw) = match (env.get("POSTGRES_URL"), env.get("DATABASE_URL")) {
-            (Some(url), _) => ("POSTGRES_URL", url),
-            (None, Some(url)) => ("DATABASE_URL", url),
-            (None, None) => {
-                return Err(ConfigError::Missing {
-                    var: "POSTGRES_URL",
-                    hint: "set it (or DATABASE_URL) to postgres://user:password@host:5432/database",
-                });
-            }
-        };
+        let (var, raw) = database_url(env)?;
         let application_name = format!("chat-backend:{function}");
         let (connect_options, redacted_url) = parse_database_url(var, &raw)?;
         let connect_options = tls::configure(var, connect_options, env)?;
-        let pooler = match env.get("DB_POOLER").as_deref().map(str::trim) {
-            None | Some("none" | "session") => Pooler::Direct,
-            Some("transaction") => Pooler::Transaction,
-            Some(_) => {
-                return Err(ConfigError::Invalid {
-                    var: "DB_POOLER",
-                    reason: "it must be `none`, `session` or `transaction`".into(),
-                });
-            }
-        };
-        let mut connect_options = connect_options.application_name(&application_name);
+        let pooler = Pooler::read(env)?;
         let statement_timeout = match pooler {
             Pooler::Direct => env.secs("DB_STATEMENT_TIMEOUT_SECS", 10)?,
             // A pooler would hand a session setting to whichever client
@@ -121,17 +102,11 @@ impl DbConfig {
             // database instead (see the README).
             Pooler::Transaction => None,
         };
-        if let Some(timeout) = statement_timeout {
-            // Sent in the startup packet, so it costs no round trip and no
-            // session state is set after connecting.
-            connect_options = connect_options
-                .options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
-        }
-        if pooler == Pooler::Transaction {
-            // A startup parameter PgBouncer does not know makes it refuse
-            // the connection; PostgreSQL's default suits us.
-            connect_options = connect_options.extra_float_digits(None);
-        }
+        let connect_options = startup_parameters(
+            connect_options.application_name(&application_name),
+            pooler,
+            statement_timeout,
+        );
         Ok(Self {
             connect_options,
             redacted_url,
@@ -200,6 +175,52 @@ impl fmt::Debug for DbConfig {
             .field("credentials", &self.credentials)
             .field("check_after_idle", &self.check_after_idle)
             .finish()
+    }
+}
+
+/// `POSTGRES_URL`, or else `DATABASE_URL`, with the variable it came from.
+fn database_url(env: &Env<'_>) -> Result<(&'static str, String), ConfigError> {
+    match (env.get("POSTGRES_URL"), env.get("DATABASE_URL")) {
+        (Some(url), _) => Ok(("POSTGRES_URL", url)),
+        (None, Some(url)) => Ok(("DATABASE_URL", url)),
+        (None, None) => Err(ConfigError::Missing {
+            var: "POSTGRES_URL",
+            hint: "set it (or DATABASE_URL) to postgres://user:password@host:5432/database",
+        }),
+    }
+}
+
+impl Pooler {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        match env.get("DB_POOLER").as_deref().map(str::trim) {
+            None | Some("none" | "session") => Ok(Pooler::Direct),
+            Some("transaction") => Ok(Pooler::Transaction),
+            Some(_) => Err(ConfigError::Invalid {
+                var: "DB_POOLER",
+                reason: "it must be `none`, `session` or `transaction`".into(),
+            }),
+        }
+    }
+}
+
+/// The parameters sent when a connection starts, so that they cost no
+/// round trip and set no session state after connecting.
+fn startup_parameters(
+    options: PgConnectOptions,
+    pooler: Pooler,
+    statement_timeout: Option<Duration>,
+) -> PgConnectOptions {
+    let options = match statement_timeout {
+        Some(timeout) => {
+            options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+        }
+        None => options,
+    };
+    match pooler {
+        // A startup parameter PgBouncer does not know makes it refuse the
+        // connection; PostgreSQL's default suits us.
+        Pooler::Transaction => options.extra_float_digits(None),
+        Pooler::Direct => options,
     }
 }
 

@@ -44,6 +44,7 @@ use std::sync::Arc;
 
 use http::Response;
 use lambda_http::{Body, Request};
+use lambda_runtime::layers::TracingLayer;
 
 use crate::config::Config;
 use crate::db;
@@ -80,6 +81,9 @@ where
     let state = start(function).await?;
     let snapshot_guard = Arc::new(PoolSnapshotGuard(state.db.clone()));
     lambda_http::runtime_concurrent(with_db_cleanup(state, handler))
+        // Every invocation in a span carrying its request id (lambda_http's
+        // builders leave it out; `lambda_runtime::run` adds it).
+        .layer(TracingLayer::new())
         .register_snapstart_resource(snapshot_guard)
         .run_concurrent()
         .await
@@ -110,6 +114,7 @@ where
         }
     };
     lambda_http::streaming_runtime_concurrent(with_db_cleanup(state, handler))
+        .layer(TracingLayer::new())
         .register_snapstart_resource(snapshot_guard)
         .run_concurrent()
         .await

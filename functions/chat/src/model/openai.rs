@@ -209,8 +209,18 @@ impl OpenAiModel {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "the provider refused the request"
         );
-        // The message says why (a bad key, a rate limit, an unknown
-        // model); it is read within what is left of the same bound.
+        Err(self.refusal(response, model, deadline).await)
+    }
+
+    /// Why the provider refused: its message (a bad key, a rate limit, an
+    /// unknown model), read within what is left of the same bound.
+    async fn refusal(
+        &self,
+        response: reqwest::Response,
+        model: &str,
+        deadline: Instant,
+    ) -> ModelError {
+        let status = response.status();
         let body = tokio::time::timeout_at(deadline, read_capped(response, ERROR_BODY_BYTES))
             .await
             .ok()
@@ -221,9 +231,7 @@ impl OpenAiModel {
             Err(_) => truncate(&String::from_utf8_lossy(&body)),
         };
         let message = self.redactor.scrub(&message);
-        Err(ModelError::Unavailable(format!(
-            "{model}: HTTP {status}: {message}"
-        )))
+        ModelError::Unavailable(format!("{model}: HTTP {status}: {message}"))
     }
 
     /// Reads a whole completion (the answer to `stream: false`, or from a
