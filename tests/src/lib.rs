@@ -11,6 +11,7 @@
 pub mod ai_sdk;
 pub mod captured;
 pub mod database;
+pub mod expect;
 pub mod fault_kit;
 pub mod figures;
 pub mod lambda_api;
