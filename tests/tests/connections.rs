@@ -44,18 +44,6 @@ fn list(user: &TestUser) -> Request {
         .build(Shape::HttpV2)
 }
 
-/// Waits (bounded) until the server shows `expected` backends of `name`.
-async fn wait_for_backends(db: &TestDb, name: &str, expected: i64, bound: Duration) -> i64 {
-    let start = Instant::now();
-    loop {
-        let n = db.backends(name).await;
-        if n == expected || start.elapsed() > bound {
-            return n;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_invocations_one_at_a_time_share_one_connection_and_leave_none_checked_out() {
     let db = TestDb::migrated().await;
@@ -291,7 +279,8 @@ async fn idle_connections_are_closed_after_the_idle_timeout_and_the_server_sees_
     assert_eq!(db.backends(HISTORY).await, 1);
     // The reaper runs once per idle timeout: gone within two.
     assert_eq!(
-        wait_for_backends(&db, HISTORY, 0, Duration::from_secs(4)).await,
+        db.wait_for_backends(HISTORY, 0, Duration::from_secs(4))
+            .await,
         0
     );
     assert_eq!(app.db().size(), 0);
@@ -392,7 +381,8 @@ async fn closing_the_pool_leaves_no_backend_is_idempotent_and_later_requests_get
     app.db().close_within(Duration::from_secs(5)).await;
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(
-        wait_for_backends(&db, HISTORY, 0, Duration::from_secs(2)).await,
+        db.wait_for_backends(HISTORY, 0, Duration::from_secs(2))
+            .await,
         0
     );
 
@@ -422,7 +412,8 @@ async fn close_waits_at_most_its_bound_for_a_connection_that_never_comes_back() 
     drop(held);
     // Returned to a closed pool, it is closed rather than kept.
     assert_eq!(
-        wait_for_backends(&db, HISTORY, 0, Duration::from_secs(2)).await,
+        db.wait_for_backends(HISTORY, 0, Duration::from_secs(2))
+            .await,
         0
     );
 }
@@ -449,7 +440,8 @@ async fn a_backend_terminated_by_the_server_does_not_fail_the_next_invocation() 
         .expect("terminate");
         assert_eq!(killed, 1, "round {round}");
         assert_eq!(
-            wait_for_backends(&db, HISTORY, 0, Duration::from_secs(2)).await,
+            db.wait_for_backends(HISTORY, 0, Duration::from_secs(2))
+                .await,
             0
         );
         // A connection used less than DB_CHECK_AFTER_IDLE_MS ago is handed
@@ -479,7 +471,8 @@ async fn a_session_the_server_closed_for_idleness_does_not_fail_the_next_invocat
         assert_eq!(response.status, 200, "round {round}: {}", response.text);
         // The server ends the idle session; the pool still holds it.
         assert_eq!(
-            wait_for_backends(&db, HISTORY, 0, Duration::from_secs(3)).await,
+            db.wait_for_backends(HISTORY, 0, Duration::from_secs(3))
+                .await,
             0
         );
         assert_eq!(app.db().size(), 1);
