@@ -161,6 +161,21 @@ impl TestApp {
             .await
     }
 
+    /// Waits (up to `bound`) until the pool has reported a leak, and
+    /// returns how many it has reported. A bound of
+    /// [`shared::db::LEAK_SETTLE`] plus a margin outwaits a leak check
+    /// started at the beginning of the wait.
+    pub async fn wait_for_leaks(&self, bound: Duration) -> u64 {
+        let start = std::time::Instant::now();
+        loop {
+            let leaks = self.state.db.metrics().snapshot().leaks;
+            if leaks > 0 || start.elapsed() >= bound {
+                return leaks;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The test's own pool on the same database.
     pub fn observer(&self) -> &sqlx::PgPool {
         &self.observer

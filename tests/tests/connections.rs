@@ -14,6 +14,7 @@ use integration_tests::sampler::BackendSampler;
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestUser};
 use lambda_http::{Body, Request};
 use shared::AppState;
+use shared::db::LEAK_SETTLE;
 use shared::db::queries::chat;
 use shared::http::identity::UserType;
 use shared::http::{ApiResult, DbContext, response};
@@ -252,20 +253,21 @@ async fn a_connection_kept_past_its_handler_is_reported_as_a_leak() {
     let app = TestApp::new(&db, "history", &[]);
     let ada = user_with_chats(&app, 1).await;
 
-    // A handler that hands its connection to a task that outlives it.
+    // A handler that hands its connection to a task that outlives it, and
+    // the leak check after it: the check gives returns LEAK_SETTLE to
+    // settle before it counts, so the task keeps the connection well past
+    // that.
     let leaky = |_: Request, state: AppState| async move {
         let conn = state.db.pool().acquire().await.context("acquire")?;
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(LEAK_SETTLE * 3).await;
             drop(conn);
         });
         response::ok(&serde_json::json!({}))
     };
     assert_eq!(app.call_unchecked(leaky, list(&ada)).await.status, 200);
-    let start = Instant::now();
-    while app.db().metrics().snapshot().leaks == 0 && start.elapsed() < Duration::from_secs(2) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_for_leaks(LEAK_SETTLE + Duration::from_secs(1))
+        .await;
     assert_eq!(app.db().metrics().snapshot().leaks, 1);
 }
 
@@ -446,7 +448,7 @@ async fn a_backend_terminated_by_the_server_does_not_fail_the_next_invocation() 
         );
         // A connection used less than DB_CHECK_AFTER_IDLE_MS ago is handed
         // out unchecked; this one has been idle for longer.
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(app.state.config.db.check_after_idle + Duration::from_millis(150)).await;
 
         let response = app.call(history::handle, list(&ada)).await;
         assert_eq!(response.status, 200, "round {round}: {}", response.text);
