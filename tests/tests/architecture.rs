@@ -4,11 +4,14 @@
 //! - "don't create new clients; use the shared pool": only `shared::db`
 //!   builds a pool, and only the migrate function opens a connection of its
 //!   own;
+//! - `shared`'s modules are layers (config <- db <- http <- runtime), each
+//!   importing only from the layers below it;
 //! - every function's `main` is a thin call into the shared runtime.
 //!
 //! Each detector is also run over small sources made to break its rule, so
 //! that a detector that stopped seeing anything fails too.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use integration_tests::workspace_root;
@@ -404,6 +407,349 @@ fn the_builder_detector_catches_every_form_and_passes_harmless_code() {
         }
     "#;
     assert_eq!(builders_in(harmless), Vec::<Finding>::new());
+}
+
+// ---------------------------------------------------------------------------
+// shared's layers
+
+/// `shared`'s top-level modules, lowest layer first.
+const LAYERS: [&str; 4] = ["config", "db", "http", "runtime"];
+
+fn layer(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| *l == module)
+}
+
+/// The module path of a file under `shared/src` (`"db/queries/chat.rs"`
+/// is `db::queries::chat`; `mod.rs` is its folder; `lib.rs` is the root).
+fn module_of(file: &str) -> Vec<String> {
+    let file = file.strip_suffix(".rs").unwrap_or(file);
+    let mut path: Vec<String> = file.split('/').map(str::to_owned).collect();
+    if path
+        .last()
+        .is_some_and(|last| last == "mod" || last == "lib")
+    {
+        path.pop();
+    }
+    path
+}
+
+/// A path as written in `module`, resolved to the crate module path it
+/// names: `crate::`, `super::` and `self::` paths only (others are
+/// external crates, or names imported by a `use` looked at on its own).
+fn resolve(module: &[String], path: &[String]) -> Option<Vec<String>> {
+    let (mut resolved, rest) = match path.first()?.as_str() {
+        "crate" => (Vec::new(), &path[1..]),
+        "self" => (module.to_vec(), &path[1..]),
+        "super" => (module.to_vec(), path),
+        _ => return None,
+    };
+    for segment in rest {
+        match segment.as_str() {
+            // Above the crate root: not a path of this crate.
+            "super" => {
+                resolved.pop()?;
+            }
+            "self" => {}
+            _ => resolved.push(segment.clone()),
+        }
+    }
+    Some(resolved)
+}
+
+/// Every path in a file that may name a crate module: `use` trees
+/// (flattened), paths in the code, and `crate`/`super`/`self` paths in
+/// macro tokens; each with the module it is written in and its line.
+#[derive(Default)]
+struct PathCollector {
+    /// The module being read (the file's, then inline `mod`s).
+    module: Vec<String>,
+    /// `(module, path, line)`.
+    paths: Vec<(Vec<String>, Vec<String>, usize)>,
+}
+
+impl PathCollector {
+    fn push(&mut self, path: Vec<String>, line: usize) {
+        self.paths.push((self.module.clone(), path, line));
+    }
+
+    fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
+        match tree {
+            syn::UseTree::Path(p) => {
+                prefix.push(p.ident.to_string());
+                self.use_tree(prefix, &p.tree);
+                prefix.pop();
+            }
+            // `use a::b::{self}` imports `a::b`.
+            syn::UseTree::Name(n) if n.ident == "self" => {
+                self.push(prefix.clone(), line(n.ident.span()));
+            }
+            syn::UseTree::Name(n) => {
+                let path = [prefix.as_slice(), &[n.ident.to_string()]].concat();
+                self.push(path, line(n.ident.span()));
+            }
+            syn::UseTree::Rename(r) => {
+                let path = [prefix.as_slice(), &[r.ident.to_string()]].concat();
+                self.push(path, line(r.ident.span()));
+            }
+            syn::UseTree::Glob(g) => self.push(prefix.clone(), line(g.star_token.span)),
+            syn::UseTree::Group(g) => {
+                for tree in &g.items {
+                    self.use_tree(prefix, tree);
+                }
+            }
+        }
+    }
+
+    fn tokens(&mut self, tokens: TokenStream) {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut i = 0;
+        while i < tokens.len() {
+            match &tokens[i] {
+                TokenTree::Group(group) => self.tokens(group.stream()),
+                TokenTree::Ident(ident)
+                    if ["crate", "super", "self"].contains(&ident.to_string().as_str()) =>
+                {
+                    let mut path = vec![ident.to_string()];
+                    while let (
+                        Some(TokenTree::Punct(a)),
+                        Some(TokenTree::Punct(b)),
+                        Some(TokenTree::Ident(next)),
+                    ) = (tokens.get(i + 1), tokens.get(i + 2), tokens.get(i + 3))
+                    {
+                        if a.as_char() != ':' || b.as_char() != ':' {
+                            break;
+                        }
+                        path.push(next.to_string());
+                        i += 3;
+                    }
+                    if path.len() > 1 {
+                        self.push(path, line(ident.span()));
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for PathCollector {
+    fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
+        self.module.push(item.ident.to_string());
+        visit::visit_item_mod(self, item);
+        self.module.pop();
+    }
+
+    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+        self.use_tree(&mut Vec::new(), &item.tree);
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        if let Some(first) = path.segments.first() {
+            self.push(segments, line(first.ident.span()));
+        }
+        visit::visit_path(self, path);
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        self.tokens(mac.tokens.clone());
+        visit::visit_macro(self, mac);
+    }
+}
+
+/// Names `lib.rs` re-exports at the crate root, with the top-level module
+/// each comes from (`pub use http::AppState` maps `AppState` to `http`).
+fn root_reexports(lib: &syn::File) -> HashMap<String, String> {
+    let mut collector = PathCollector::default();
+    for item in &lib.items {
+        if let syn::Item::Use(item) = item {
+            collector.visit_item_use(item);
+        }
+    }
+    collector
+        .paths
+        .into_iter()
+        .filter_map(|(_, path, _)| {
+            let path = if path.first().is_some_and(|f| f == "crate") {
+                path[1..].to_vec()
+            } else {
+                path
+            };
+            Some((path.last()?.clone(), path.first()?.clone()))
+        })
+        .collect()
+}
+
+/// One path in a layer's module that names a module of another layer.
+struct LayerImport {
+    /// The file, under `shared/src`.
+    path: String,
+    line: usize,
+    from: usize,
+    to: usize,
+    /// The path as written.
+    written: String,
+}
+
+impl std::fmt::Display for LayerImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (path, line, from, written) = (&self.path, self.line, LAYERS[self.from], &self.written);
+        write!(f, "{path}:{line}: {from} imports {written}")
+    }
+}
+
+/// Every path in `files` (`(path under shared/src, source)`) from one layer
+/// into another, re-exports at the crate root followed to their layer.
+/// `lib.rs` itself is no layer: it may re-export anything.
+fn layer_imports(files: &[(String, String)]) -> Vec<LayerImport> {
+    let parsed: Vec<(&str, syn::File)> = files
+        .iter()
+        .map(|(path, source)| (path.as_str(), parse(path, source)))
+        .collect();
+    let reexports = parsed
+        .iter()
+        .find(|(path, _)| *path == "lib.rs")
+        .map(|(_, lib)| root_reexports(lib))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (path, file) in &parsed {
+        let module = module_of(path);
+        let Some(from) = module.first().and_then(|m| layer(m)) else {
+            continue; // lib.rs, or a module that is no layer
+        };
+        let mut collector = PathCollector {
+            module: module.clone(),
+            paths: Vec::new(),
+        };
+        collector.visit_file(file);
+        for (written_in, written, line) in collector.paths {
+            let Some(top) = resolve(&written_in, &written).and_then(|t| t.first().cloned()) else {
+                continue;
+            };
+            let top = reexports.get(&top).unwrap_or(&top);
+            if let Some(to) = layer(top).filter(|to| *to != from) {
+                out.push(LayerImport {
+                    path: (*path).to_owned(),
+                    line,
+                    from,
+                    to,
+                    written: written.join("::"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Every import of a higher layer in `files`, as "path:line: layer imports
+/// path".
+fn upward_imports(files: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = layer_imports(files)
+        .iter()
+        .filter(|import| import.to > import.from)
+        .map(ToString::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn shared_modules_import_only_from_the_layers_below_them() {
+    let files: Vec<(String, String)> = sources(&["shared/src"])
+        .into_iter()
+        .map(|(path, source)| {
+            let under = path.strip_prefix("shared/src/").unwrap_or(&path).to_owned();
+            (under, source)
+        })
+        .collect();
+    // Every layer is there to be checked.
+    for layer in LAYERS {
+        assert!(
+            files
+                .iter()
+                .any(|(path, _)| module_of(path).first().map(String::as_str) == Some(layer)),
+            "no module {layer} in shared/src"
+        );
+    }
+    let found = upward_imports(&files);
+    assert!(
+        found.is_empty(),
+        "imports of a higher layer (config <- db <- http <- runtime):\n{}",
+        found.join("\n")
+    );
+    // And the check sees the imports that are allowed: each layer above
+    // config imports the one below it.
+    let imports = layer_imports(&files);
+    for to in 0..LAYERS.len() - 1 {
+        assert!(
+            imports.iter().any(|i| i.from == to + 1 && i.to == to),
+            "no import of {} seen in {}",
+            LAYERS[to],
+            LAYERS[to + 1]
+        );
+    }
+}
+
+#[test]
+fn the_layer_check_catches_upward_imports_and_passes_downward_ones() {
+    let file = |path: &str, source: &str| (path.to_owned(), source.to_owned());
+    let files = [
+        file(
+            "lib.rs",
+            "pub mod config; pub mod db; pub mod http; pub mod runtime; pub use http::AppState;",
+        ),
+        // Upward, each way a path can be written.
+        file("config/mod.rs", "use crate::db::Db;"),
+        file(
+            "config/tls.rs",
+            "fn f() { let _ = crate::http::error::DEFAULT_MESSAGE; }",
+        ),
+        file("db/pool.rs", "use super::super::http::{self, ApiError};"),
+        file("db/work.rs", "fn f(_: crate::AppState) {}"),
+        file(
+            "db/conn.rs",
+            "mod inner { use super::super::super::runtime::*; }",
+        ),
+        file(
+            "http/state.rs",
+            "fn f() { tracing::info!(x = ?crate::runtime::run()); }",
+        ),
+        file(
+            "http/caller.rs",
+            "fn f() -> self::super::super::runtime::Thing { todo!() }",
+        ),
+        // Downward and sideways: allowed.
+        file(
+            "runtime/mod.rs",
+            "use crate::{config::Config, db::Db, http::AppState}; use super::runtime::cleanup;",
+        ),
+        file(
+            "http/error.rs",
+            "use crate::db::queries; use super::state::AppState; use crate::config;",
+        ),
+        file(
+            "db/global.rs",
+            "use super::pool::Db; use crate::config::DbConfig; mod tests { use super::*; }",
+        ),
+        file(
+            "config/db.rs",
+            "use super::tls; use std::time::Duration; fn f() -> Db { sqlx::db() }",
+        ),
+    ];
+    let found = upward_imports(&files);
+    let expected = [
+        "config/mod.rs:1: config imports crate::db::Db",
+        "config/tls.rs:1: config imports crate::http::error::DEFAULT_MESSAGE",
+        "db/conn.rs:1: db imports super::super::super::runtime",
+        "db/pool.rs:1: db imports super::super::http",
+        "db/pool.rs:1: db imports super::super::http::ApiError",
+        "db/work.rs:1: db imports crate::AppState",
+        "http/caller.rs:1: http imports self::super::super::runtime::Thing",
+        "http/state.rs:1: http imports crate::runtime::run",
+    ];
+    assert_eq!(found, expected);
 }
 
 // ---------------------------------------------------------------------------
