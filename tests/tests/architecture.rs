@@ -6,6 +6,7 @@
 //!   own;
 //! - `shared`'s modules are layers (config <- db <- http <- runtime), each
 //!   importing only from the layers below it;
+//! - no function of the code (tests aside) runs over 60 lines;
 //! - every function's `main` is a thin call into the shared runtime.
 //!
 //! Each detector is also run over small sources made to break its rule, so
@@ -750,6 +751,186 @@ fn the_layer_check_catches_upward_imports_and_passes_downward_ones() {
         "http/state.rs:1: http imports crate::runtime::run",
     ];
     assert_eq!(found, expected);
+}
+
+// ---------------------------------------------------------------------------
+// Function length
+
+/// The most lines a function of the code may have, from its signature to
+/// its closing brace.
+const MAX_FUNCTION_LINES: usize = 60;
+
+/// A function's first line and length, from its signature (its
+/// visibility, if any) to its closing brace: doc comments and other
+/// attributes above it not counted.
+fn fn_lines(vis: &syn::Visibility, sig: &syn::Signature, block: &syn::Block) -> (usize, usize) {
+    let start = match vis {
+        syn::Visibility::Public(token) => line(token.span),
+        syn::Visibility::Restricted(restricted) => line(restricted.pub_token.span),
+        syn::Visibility::Inherited => [
+            sig.constness.map(|t| line(t.span)),
+            sig.asyncness.map(|t| line(t.span)),
+            Some(line(sig.fn_token.span)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or_default(),
+    };
+    let end = block.brace_token.span.close().end().line;
+    (start, end + 1 - start)
+}
+
+/// Whether `attrs` mark test code: `#[test]`, `#[tokio::test]` and the
+/// like, or `#[cfg(test)]` (alone or in an `all(..)`; `not(test)` is
+/// code).
+fn is_test(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|attr| {
+        let path = attr.path();
+        if path.segments.last().is_some_and(|s| s.ident == "test") {
+            return true;
+        }
+        if !path.is_ident("cfg") {
+            return false;
+        }
+        let syn::Meta::List(list) = &attr.meta else {
+            return false;
+        };
+        let tokens = list.tokens.to_string();
+        tokens
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .any(|word| word == "test")
+            && !tokens.contains("not")
+    })
+}
+
+/// Every function (free, in an `impl` or a trait, or nested) of `source`
+/// outside test code, with its length.
+#[derive(Default)]
+struct FnLengths {
+    /// `(name, first line, lines)`.
+    found: Vec<(String, usize, usize)>,
+}
+
+impl FnLengths {
+    fn found(&mut self, vis: &syn::Visibility, sig: &syn::Signature, block: &syn::Block) {
+        let (start, lines) = fn_lines(vis, sig, block);
+        self.found.push((sig.ident.to_string(), start, lines));
+    }
+}
+
+impl<'ast> Visit<'ast> for FnLengths {
+    fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
+        if !is_test(&item.attrs) {
+            visit::visit_item_mod(self, item);
+        }
+    }
+
+    fn visit_item_impl(&mut self, item: &'ast syn::ItemImpl) {
+        if !is_test(&item.attrs) {
+            visit::visit_item_impl(self, item);
+        }
+    }
+
+    fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
+        if !is_test(&item.attrs) {
+            self.found(&item.vis, &item.sig, &item.block);
+            visit::visit_item_fn(self, item);
+        }
+    }
+
+    fn visit_impl_item_fn(&mut self, item: &'ast syn::ImplItemFn) {
+        if !is_test(&item.attrs) {
+            self.found(&item.vis, &item.sig, &item.block);
+            visit::visit_impl_item_fn(self, item);
+        }
+    }
+
+    fn visit_trait_item_fn(&mut self, item: &'ast syn::TraitItemFn) {
+        if let Some(block) = item.default.as_ref().filter(|_| !is_test(&item.attrs)) {
+            self.found(&syn::Visibility::Inherited, &item.sig, block);
+        }
+        visit::visit_trait_item_fn(self, item);
+    }
+}
+
+/// The functions of `source` longer than [`MAX_FUNCTION_LINES`], as
+/// `(name, first line, lines)`.
+fn long_functions(path: &str, source: &str) -> Vec<(String, usize, usize)> {
+    let mut lengths = FnLengths::default();
+    lengths.visit_file(&parse(path, source));
+    lengths
+        .found
+        .into_iter()
+        .filter(|(_, _, lines)| *lines > MAX_FUNCTION_LINES)
+        .collect()
+}
+
+#[test]
+fn no_function_of_the_code_runs_over_sixty_lines() {
+    let mut dirs = vec!["shared/src".to_owned()];
+    for entry in std::fs::read_dir(workspace_root().join("functions"))
+        .expect("functions/")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        dirs.push(format!("functions/{name}/src"));
+    }
+    let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    let mut offenders = Vec::new();
+    for (path, source) in sources(&dirs) {
+        for (name, first, lines) in long_functions(&path, &source) {
+            offenders.push(format!("{path}:{first}: fn {name}: {lines} lines"));
+        }
+    }
+    for offender in &offenders {
+        println!("{offender}");
+    }
+    assert!(
+        offenders.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn the_length_check_counts_from_the_signature_and_leaves_tests_out() {
+    let body = |n: usize| "    let _ = 1;\n".repeat(n);
+    // 1 signature line + 59 + 1 closing brace = 61; doc comments and
+    // attributes above it do not count.
+    let source = format!(
+        "/// Docs.\n/// More docs.\n#[inline]\npub fn long() {{\n{}}}\n\
+         fn exactly_sixty() {{\n{}}}\n\
+         struct S;\nimpl S {{\n    pub(crate) async fn method(&self) {{\n{}    }}\n}}\n\
+         trait T {{\n    fn provided(&self) {{\n{}    }}\n}}\n\
+         fn outer() {{\n    fn nested() {{\n{}    }}\n}}\n\
+         #[test]\nfn a_test() {{\n{}}}\n\
+         #[tokio::test]\nasync fn an_async_test() {{\n{}}}\n\
+         #[cfg(test)]\nmod tests {{\n    fn helper() {{\n{}    }}\n}}\n",
+        body(59),
+        body(58),
+        body(59),
+        body(59),
+        body(59),
+        body(100),
+        body(100),
+        body(100),
+    );
+    let long: Vec<(String, usize)> = long_functions("example.rs", &source)
+        .into_iter()
+        .map(|(name, _, lines)| (name, lines))
+        .collect();
+    assert_eq!(
+        long,
+        [
+            ("long".to_owned(), 61),
+            ("method".to_owned(), 61),
+            ("provided".to_owned(), 61),
+            ("outer".to_owned(), 63),
+            ("nested".to_owned(), 61),
+        ]
+    );
+    assert!(long_functions("short.rs", "fn f() {}\nfn g() {\n}\n").is_empty());
 }
 
 // ---------------------------------------------------------------------------
