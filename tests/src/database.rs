@@ -298,14 +298,7 @@ impl TestDb {
 
     /// How many server backends on this database carry `application_name`.
     pub async fn backends(&self, application_name: &str) -> i64 {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
-        )
-        .bind(&self.name)
-        .bind(application_name)
-        .fetch_one(self.observer())
-        .await
-        .expect("pg_stat_activity is readable")
+        backends_on(self.observer(), &self.name, application_name).await
     }
 
     /// Waits (up to `bound`) until the server shows `expected` backends of
@@ -316,14 +309,14 @@ impl TestDb {
         expected: i64,
         bound: Duration,
     ) -> i64 {
-        let start = std::time::Instant::now();
-        loop {
-            let n = self.backends(application_name).await;
-            if n == expected || start.elapsed() > bound {
-                return n;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_backends_on(
+            self.observer(),
+            &self.name,
+            application_name,
+            expected,
+            bound,
+        )
+        .await
     }
 
     /// Runs a statement on this database (test set-up and fault injection).
@@ -332,6 +325,42 @@ impl TestDb {
             .execute(self.observer())
             .await
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+}
+
+/// How many backends on `database` carry `application_name`, as the server
+/// shows them to `observer`.
+pub(crate) async fn backends_on(
+    observer: &sqlx::PgPool,
+    database: &str,
+    application_name: &str,
+) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+    )
+    .bind(database)
+    .bind(application_name)
+    .fetch_one(observer)
+    .await
+    .expect("pg_stat_activity is readable")
+}
+
+/// Waits (up to `bound`) until [`backends_on`] counts `expected`, and
+/// returns the last count.
+pub(crate) async fn wait_for_backends_on(
+    observer: &sqlx::PgPool,
+    database: &str,
+    application_name: &str,
+    expected: i64,
+    bound: Duration,
+) -> i64 {
+    let start = std::time::Instant::now();
+    loop {
+        let n = backends_on(observer, database, application_name).await;
+        if n == expected || start.elapsed() > bound {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod ai_sdk;
 pub mod captured;
 pub mod database;
+pub mod expect;
 pub mod fault_kit;
 pub mod figures;
 pub mod lambda_api;
@@ -158,6 +159,21 @@ impl TestApp {
             .db
             .wait_until_settled(Duration::from_secs(2))
             .await
+    }
+
+    /// Waits (up to `bound`) until the pool has reported a leak, and
+    /// returns how many it has reported. A bound of
+    /// [`shared::db::LEAK_SETTLE`] plus a margin outwaits a leak check
+    /// started at the beginning of the wait.
+    pub async fn wait_for_leaks(&self, bound: Duration) -> u64 {
+        let start = std::time::Instant::now();
+        loop {
+            let leaks = self.state.db.metrics().snapshot().leaks;
+            if leaks > 0 || start.elapsed() >= bound {
+                return leaks;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The test's own pool on the same database.

@@ -11,13 +11,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shared::AppState;
 use shared::config::{Config, MigrateConfig};
 use shared::db::Db;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::database::{backends_on, wait_for_backends_on};
 use crate::proxy::Proxy;
 use crate::{TEST_AUTH_SECRET, TestApp};
 
@@ -132,14 +133,7 @@ impl PrivateServer {
 
     /// Backends on [`DATABASE`] with `application_name`.
     pub async fn backends(&self, application_name: &str) -> i64 {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
-        )
-        .bind(DATABASE)
-        .bind(application_name)
-        .fetch_one(&self.observer)
-        .await
-        .expect("pg_stat_activity is readable")
+        backends_on(&self.observer, DATABASE, application_name).await
     }
 
     /// Waits (up to `bound`) until the server shows `expected` backends of
@@ -150,14 +144,7 @@ impl PrivateServer {
         expected: i64,
         bound: Duration,
     ) -> i64 {
-        let start = Instant::now();
-        loop {
-            let n = self.backends(application_name).await;
-            if n == expected || start.elapsed() > bound {
-                return n;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        wait_for_backends_on(&self.observer, DATABASE, application_name, expected, bound).await
     }
 
     /// Stops the server (`pg_ctl stop -m fast`: sessions are terminated),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::join_all;
+use integration_tests::expect::{bad_request, error_body, error_with_cause};
 use integration_tests::{
     ApiRequest, Shape, TEST_AUTH_SECRET, TestApp, TestDb, TestResponse, TestUser, sign_token,
 };
@@ -121,6 +122,17 @@ fn secrets() -> Vec<String> {
     secrets
 }
 
+/// Fails the test if `response` carries anything of [`secrets`].
+fn assert_no_secrets(response: &TestResponse) {
+    for secret in secrets() {
+        assert!(
+            !response.text.contains(&secret),
+            "a response carries {secret:?}: {}",
+            response.text
+        );
+    }
+}
+
 /// A password of exactly `n` bytes (`n` even), of two-byte characters, so
 /// that its length in bytes is twice its length in characters.
 fn password_of_bytes(n: usize) -> String {
@@ -143,27 +155,12 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    /// Calls the auth function, then checks that no connection is left
-    /// checked out and that nothing secret is in the body.
+    /// Calls the auth function ([`TestApp::call`] checks what it leaves),
+    /// then checks that nothing secret is in the body.
     async fn call(&self, request: Request) -> TestResponse {
         let response = self.app.call(auth::handle, request).await;
-        self.check(&response).await;
+        assert_no_secrets(&response);
         response
-    }
-
-    async fn check(&self, response: &TestResponse) {
-        assert_eq!(
-            self.app.checked_out_after_settling().await,
-            0,
-            "a connection stayed checked out"
-        );
-        for secret in secrets() {
-            assert!(
-                !response.text.contains(&secret),
-                "a response carries {secret:?}: {}",
-                response.text
-            );
-        }
     }
 
     async fn post(&self, route: &str, body: &Value, shape: Shape) -> TestResponse {
@@ -234,28 +231,12 @@ impl Fixture {
             .await;
         assert_eq!(response.status, 200, "history: {}", response.text);
         assert_eq!(response.json, json!({"chats": [], "hasMore": false}));
-        assert_eq!(self.history.checked_out_after_settling().await, 0);
     }
 
     /// The auth function of a process started without `AUTH_SECRET`.
     fn without_secret(&mut self) {
         self.app = TestApp::new(&self.db, "auth", &[("AUTH_SECRET", "")]);
     }
-}
-
-fn bad_request(cause: &str) -> Value {
-    json!({
-        "code": "bad_request:api",
-        "message": "The request couldn't be processed. Please check your input and try again.",
-        "cause": cause,
-    })
-}
-
-fn unauthorized() -> Value {
-    json!({
-        "code": "unauthorized:auth",
-        "message": "You need to sign in before continuing.",
-    })
 }
 
 /// The answer to a body that is JSON but not an object: `shared`'s
@@ -269,12 +250,12 @@ fn not_an_object(request: Request) -> Value {
     }
 }
 
+/// The answer to a registration of an address already taken.
 fn email_taken() -> Value {
-    json!({
-        "code": "bad_request:auth",
-        "message": "Something went wrong. Please try again later.",
-        "cause": "An account with this email already exists.",
-    })
+    error_with_cause(
+        "bad_request:auth",
+        "An account with this email already exists.",
+    )
 }
 
 /// Checks a sign-in answer, `{token, user: {id, email, type}}`, and that
@@ -374,7 +355,7 @@ async fn guests_signing_in_at_once_get_distinct_guest_emails() {
     .await;
     let mut emails = Vec::new();
     for response in &responses {
-        f.check(response).await;
+        assert_no_secrets(response);
         let email = response.json["user"]["email"]
             .as_str()
             .unwrap_or_else(|| panic!("{}", response.text));
@@ -573,7 +554,10 @@ async fn the_limits_are_inclusive_a_64_character_email_and_a_72_byte_password_re
     // Every one of the 72 bytes counts: "é" is C3 A9, "ê" is C3 AA.
     let other = format!("{}ê", password_of_bytes(70));
     assert_eq!(other.len(), 72);
-    assert_eq!(f.login(&email, &other).await.json, unauthorized());
+    assert_eq!(
+        f.login(&email, &other).await.json,
+        error_body("unauthorized:auth")
+    );
 }
 
 #[tokio::test]
@@ -620,7 +604,7 @@ async fn ten_concurrent_registrations_of_one_email_create_exactly_one_user() {
     .await;
     let mut succeeded = 0;
     for response in &responses {
-        f.check(response).await;
+        assert_no_secrets(response);
         match response.status {
             200 => {
                 succeeded += 1;
@@ -672,7 +656,7 @@ async fn users_whose_hashes_other_bcrypt_implementations_made_sign_in() {
     }))
     .await;
     for ((maker, email, _, id), response) in users.iter().zip(&responses) {
-        f.check(response).await;
+        assert_no_secrets(response);
         assert_eq!(response.status, 200, "{maker}: {}", response.text);
         assert_eq!(signed_in(&f, response, email, "regular").0, *id, "{maker}");
     }
@@ -684,7 +668,7 @@ async fn users_whose_hashes_other_bcrypt_implementations_made_sign_in() {
     ] {
         let response = f.login(email, WRONG_PASSWORD).await;
         assert_eq!(response.status, 401, "{email}");
-        assert_eq!(response.json, unauthorized());
+        assert_eq!(response.json, error_body("unauthorized:auth"));
     }
 }
 
@@ -730,9 +714,9 @@ async fn a_wrong_password_an_unknown_email_a_passwordless_user_and_a_guest_get_i
     }))
     .await;
     for ((email, password), response) in attempts.iter().zip(&responses) {
-        f.check(response).await;
+        assert_no_secrets(response);
         assert_eq!(response.status, 401, "{email} / {password}");
-        assert_eq!(response.json, unauthorized());
+        assert_eq!(response.json, error_body("unauthorized:auth"));
         assert_eq!(response.headers["content-type"], "application/json");
         assert_eq!(response.text, responses[0].text, "the bodies differ");
     }
@@ -766,8 +750,8 @@ async fn an_unknown_email_costs_as_much_time_as_a_wrong_password() {
             let response = f.app.call(auth::handle, request).await;
             series.push(started.elapsed());
             assert_eq!(response.status, 401);
-            assert_eq!(response.json, unauthorized());
-            f.check(&response).await;
+            assert_eq!(response.json, error_body("unauthorized:auth"));
+            assert_no_secrets(&response);
         }
     }
     let median = |series: &mut Vec<Duration>| {
@@ -868,7 +852,7 @@ async fn expired_wrongly_signed_unsigned_and_malformed_tokens_get_401_from_the_s
     ] {
         let response = f.session(&token, Shape::HttpV2).await;
         assert_eq!(response.status, 401, "{token}: {}", response.text);
-        assert_eq!(response.json, unauthorized());
+        assert_eq!(response.json, error_body("unauthorized:auth"));
     }
     for header in [None, Some("Bearer"), Some("Basic YWRhOnB3")] {
         let mut request = ApiRequest::get("/api/auth/session");
@@ -877,7 +861,7 @@ async fn expired_wrongly_signed_unsigned_and_malformed_tokens_get_401_from_the_s
         }
         let response = f.call(request.build(Shape::RestV1)).await;
         assert_eq!(response.status, 401, "{header:?}");
-        assert_eq!(response.json, unauthorized());
+        assert_eq!(response.json, error_body("unauthorized:auth"));
     }
     assert_eq!(f.users().await, 1);
 }
@@ -894,7 +878,7 @@ async fn the_token_of_a_deleted_user_gets_401_from_the_session_route() {
         .expect("delete Ada");
     let response = f.session(&ada.token, Shape::HttpV2).await;
     assert_eq!(response.status, 401);
-    assert_eq!(response.json, unauthorized());
+    assert_eq!(response.json, error_body("unauthorized:auth"));
     assert_eq!(f.users().await, 0);
 }
 
@@ -966,10 +950,7 @@ async fn paths_that_are_not_auth_routes_are_404() {
             .call(ApiRequest::new(method, path).build(Shape::HttpV2))
             .await;
         assert_eq!(response.status, 404, "{method} {path}");
-        assert_eq!(
-            response.json,
-            json!({"code": "not_found:auth", "message": "Something went wrong. Please try again later."})
-        );
+        assert_eq!(response.json, error_body("not_found:auth"));
     }
     assert_eq!(f.users().await, 0);
 }
@@ -999,16 +980,13 @@ async fn without_auth_secret_the_token_issuing_routes_answer_503_and_write_nothi
     for route in ["guest", "register", "login"] {
         let response = f.post(route, &body, Shape::HttpV2).await;
         assert_eq!(response.status, 503, "{route}: {}", response.text);
-        assert_eq!(
-            response.json,
-            json!({"code": "offline:auth", "message": "Something went wrong. Please try again later."})
-        );
+        assert_eq!(response.json, error_body("offline:auth"));
         assert_eq!(response.headers["retry-after"], "1");
     }
     // No token can be checked either: the session route refuses, as every
     // other function does.
     let session = f.session(&ada.token, Shape::HttpV2).await;
     assert_eq!(session.status, 401);
-    assert_eq!(session.json, unauthorized());
+    assert_eq!(session.json, error_body("unauthorized:auth"));
     assert_eq!(f.users().await, 1);
 }

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use http::Response;
 use http_body_util::BodyExt;
+use integration_tests::expect::{bad_request, error_body};
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestResponse, TestUser, read_body};
 use serde_json::{Value, json};
 use shared::config::ChatConfig;
@@ -205,14 +206,6 @@ impl ChatModel for Scripted {
 
 fn scripted_chat(script: Scripted, vars: &[(&str, &str)]) -> Chat {
     Chat::with_model(config(vars), Arc::new(script))
-}
-
-fn bad_request(cause: &str) -> Value {
-    json!({
-        "code": "bad_request:api",
-        "message": "The request couldn't be processed. Please check your input and try again.",
-        "cause": cause,
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -524,10 +517,7 @@ async fn a_signed_out_caller_gets_401_and_nothing_is_saved() {
         ApiRequest::new("POST", "/api/chat").json(&message_body(chat_id, Uuid::new_v4(), "Hi"));
     let response = f.call(request, Shape::HttpV2).await;
     assert_eq!(response.status, 401);
-    assert_eq!(
-        response.json,
-        json!({"code": "unauthorized:chat", "message": "You need to sign in to view this chat. Please sign in and try again."})
-    );
+    assert_eq!(response.json, error_body("unauthorized:chat"));
     assert_eq!(
         f.count(r#"SELECT count(*) FROM "Chat" WHERE id = $1"#, chat_id)
             .await,
@@ -589,10 +579,7 @@ async fn past_the_daily_limit_a_user_gets_429_and_nothing_is_saved() {
         )
         .await;
     assert_eq!(response.status, 429);
-    assert_eq!(
-        response.json,
-        json!({"code": "rate_limit:chat", "message": "You have exceeded your maximum number of messages for the day. Please try again later."})
-    );
+    assert_eq!(response.json, error_body("rate_limit:chat"));
     assert_eq!(f.messages(chat_id).await, before);
     // The guest's allowance is another (20 by default): not used up.
     let response = f
@@ -622,10 +609,7 @@ async fn a_model_that_cannot_start_is_503_offline_chat() {
         )
         .await;
     assert_eq!(response.status, 503);
-    assert_eq!(
-        response.json,
-        json!({"code": "offline:chat", "message": "We're having trouble sending your message. Please check your internet connection and try again."})
-    );
+    assert_eq!(response.json, error_body("offline:chat"));
     // As upstream, the user's message was saved before the model was asked.
     assert_eq!(f.messages(chat_id).await.len(), 1);
 }

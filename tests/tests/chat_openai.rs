@@ -22,6 +22,7 @@ use chat::model::openai::OpenAiModel;
 use chat::model::{ChatModel, ModelError, Prompt, PromptMessage, Reply, Role};
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
+use integration_tests::expect::error_body;
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestUser, workspace_root};
 use serde_json::{Value, json};
 use shared::config::{ChatConfig, ModelConfig};
@@ -37,10 +38,6 @@ const KEY: &str = "sk-test-Zq81mXv0Rb3kTn6Wc2Pd9YsLh4";
 
 /// The bound on any one wait of a test.
 const BOUND: Duration = Duration::from_secs(10);
-
-/// What the client sees when a reply cannot start (upstream's
-/// `offline:chat`).
-const OFFLINE_MESSAGE: &str = "We're having trouble sending your message. Please check your internet connection and try again.";
 
 // ---------------------------------------------------------------------------
 // The fake provider.
@@ -924,10 +921,7 @@ async fn the_route_answers_503_offline_when_the_provider_refuses() {
     let answered = route.post(Uuid::new_v4()).await;
     assert_eq!(answered.status, 503);
     let body: Value = serde_json::from_str(&answered.body).expect("JSON");
-    assert_eq!(
-        body,
-        json!({"code": "offline:chat", "message": OFFLINE_MESSAGE})
-    );
+    assert_eq!(body, error_body("offline:chat"));
     assert_eq!(route.provider.received().len(), 1);
     assert_eq!(route.app.checked_out_after_settling().await, 0);
 }

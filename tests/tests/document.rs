@@ -6,18 +6,16 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use integration_tests::expect::{
+    bad_request, error_body, error_with_cause, invalid_authorizations,
+};
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestResponse, TestUser};
 use serde_json::{Value, json};
 use shared::db::models::{self, Suggestion, timestamp};
 use shared::db::queries::{document, suggestion};
-use shared::http::identity::{UserType, issue_token};
+use shared::http::identity::UserType;
 use uuid::Uuid;
 
-const API_MESSAGE: &str =
-    "The request couldn't be processed. Please check your input and try again.";
-const DOCUMENT_BAD_REQUEST: &str = "The request to create or update the document was invalid. Please check your input and try again.";
 const DOCUMENT_BODY_LIMIT: usize = 1024 * 1024;
 
 struct Fixture {
@@ -91,14 +89,11 @@ async fn a_suggestion(app: &TestApp, version: &models::Document, user: Uuid) -> 
 }
 
 impl Fixture {
-    async fn call(&self, request: lambda_http::Request) -> TestResponse {
-        let response = self.app.call(::document::handle, request).await;
-        assert_eq!(
-            self.app.checked_out_after_settling().await,
-            0,
-            "a connection stayed checked out"
-        );
-        response
+    /// Calls the document function ([`TestApp::call`] checks what it
+    /// leaves).
+    #[track_caller]
+    fn call(&self, request: lambda_http::Request) -> impl Future<Output = TestResponse> {
+        self.app.call(::document::handle, request)
     }
 
     /// Every document version and suggestion, and how many users there
@@ -163,64 +158,6 @@ fn delete(id: &str, timestamp: &str) -> ApiRequest {
     ApiRequest::delete("/api/document")
         .query("id", id)
         .query("timestamp", timestamp)
-}
-
-fn bad_request(cause: &str) -> Value {
-    json!({"code": "bad_request:api", "message": API_MESSAGE, "cause": cause})
-}
-
-fn bad_document(cause: &str) -> Value {
-    json!({"code": "bad_request:document", "message": DOCUMENT_BAD_REQUEST, "cause": cause})
-}
-
-fn unauthorized() -> Value {
-    json!({
-        "code": "unauthorized:document",
-        "message": "You need to sign in to view this document. Please sign in and try again.",
-    })
-}
-
-fn forbidden() -> Value {
-    json!({
-        "code": "forbidden:document",
-        "message": "This document belongs to another user. Please check the document ID and try again.",
-    })
-}
-
-fn not_found() -> Value {
-    json!({
-        "code": "not_found:document",
-        "message": "The requested document was not found. Please check the document ID and try again.",
-    })
-}
-
-/// Authorization headers that identify no one.
-fn invalid_authorizations(user: Uuid) -> Vec<Option<String>> {
-    let forged = issue_token(
-        &shared::config::AuthConfig::with_secret("someone-elses-secret-0123456789abcdef"),
-        user,
-        UserType::Regular,
-        None,
-    )
-    .expect("token");
-    let unsigned = format!(
-        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
-        URL_SAFE_NO_PAD.encode(
-            json!({"sub": user, "type": "regular", "iss": "chat-backend", "exp": 4_102_444_800_u64})
-                .to_string()
-        )
-    );
-    vec![
-        None,
-        Some("Bearer".into()),
-        Some("Bearer ".into()),
-        Some("Basic YWRhOnB3".into()),
-        Some(format!("Bearer {forged}")),
-        Some(format!("Bearer {unsigned}")),
-        Some("Bearer not.a.jwt".into()),
-        Some("Bearer ' OR 1=1 --".into()),
-        Some(format!("Bearer {}", "x".repeat(10_000))),
-    ]
 }
 
 #[tokio::test]
@@ -655,7 +592,11 @@ async fn post_kinds_other_than_text_code_image_or_sheet_and_nul_characters_are_4
             )
             .await;
         assert_eq!(response.status, 400, "{body}: {}", response.text);
-        assert_eq!(response.json, bad_document(cause), "{body}");
+        assert_eq!(
+            response.json,
+            error_with_cause("bad_request:document", cause),
+            "{body}"
+        );
     }
     assert_eq!(f.snapshot().await, before);
 
@@ -767,7 +708,7 @@ async fn callers_without_a_valid_session_get_401_unauthorized_document_on_every_
             }
             let response = f.call(request.build(Shape::HttpV2)).await;
             assert_eq!(response.status, 401, "{header:?}: {}", response.text);
-            assert_eq!(response.json, unauthorized());
+            assert_eq!(response.json, error_body("unauthorized:document"));
         }
         let response = f
             .call(
@@ -778,7 +719,7 @@ async fn callers_without_a_valid_session_get_401_unauthorized_document_on_every_
             )
             .await;
         assert_eq!(response.status, 401, "{}", response.text);
-        assert_eq!(response.json, unauthorized());
+        assert_eq!(response.json, error_body("unauthorized:document"));
     }
     assert_eq!(f.snapshot().await, before);
 
@@ -800,7 +741,7 @@ async fn callers_without_a_valid_session_get_401_unauthorized_document_on_every_
             .call(request.bearer(&ghost.token).build(Shape::FunctionUrl))
             .await;
         assert_eq!(response.status, 401, "{}", response.text);
-        assert_eq!(response.json, unauthorized());
+        assert_eq!(response.json, error_body("unauthorized:document"));
     }
     assert_eq!(f.snapshot().await, before);
 }
@@ -815,7 +756,7 @@ async fn a_document_that_does_not_exist_is_404_not_found_document_on_get_and_del
             .call(request.bearer(&f.ada.token).build(Shape::HttpV2))
             .await;
         assert_eq!(response.status, 404, "{}", response.text);
-        assert_eq!(response.json, not_found());
+        assert_eq!(response.json, error_body("not_found:document"));
     }
     assert_eq!(f.snapshot().await, before);
 }
@@ -834,7 +775,7 @@ async fn babbage_can_neither_read_nor_add_to_nor_delete_from_adas_document() {
         ] {
             let response = f.call(request.bearer(&f.babbage.token).build(shape)).await;
             assert_eq!(response.status, 403, "{shape:?}: {}", response.text);
-            assert_eq!(response.json, forbidden());
+            assert_eq!(response.json, error_body("forbidden:document"));
         }
     }
     // Claims for Babbage are no better than his token.
@@ -846,7 +787,7 @@ async fn babbage_can_neither_read_nor_add_to_nor_delete_from_adas_document() {
         )
         .await;
     assert_eq!(response.status, 403);
-    assert_eq!(response.json, forbidden());
+    assert_eq!(response.json, error_body("forbidden:document"));
     assert_eq!(f.snapshot().await, before);
 
     // And Ada cannot touch Babbage's.
@@ -858,7 +799,7 @@ async fn babbage_can_neither_read_nor_add_to_nor_delete_from_adas_document() {
         )
         .await;
     assert_eq!(response.status, 403);
-    assert_eq!(response.json, forbidden());
+    assert_eq!(response.json, error_body("forbidden:document"));
 }
 
 #[tokio::test]

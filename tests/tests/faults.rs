@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use chat::model::offline::OfflineModel;
 use integration_tests::captured::Captured;
+use integration_tests::expect;
 use integration_tests::fault_kit::{
     BackendSampler, StreamReader, chat_body, chat_post, chat_raw, chat_with, errored, finished,
     messages_with_id, offline_chat, saved_replies, streamed_text,
@@ -265,10 +266,7 @@ async fn a_server_out_of_connection_slots_gets_clean_503s_then_recovers_by_itsel
         slowest = slowest.max(started.elapsed());
         assert_eq!(answer.status, 503, "{}", answer.text);
         assert!(answer.headers.contains_key("retry-after"));
-        assert_eq!(
-            answer.json["message"],
-            "Something went wrong. Please try again later."
-        );
+        assert_eq!(answer.json["message"], expect::DEFAULT_MESSAGE);
     }
     record.millis("slowest 503", slowest);
     assert!(slowest < Duration::from_millis(3000), "{slowest:?}");

@@ -59,12 +59,11 @@ async fn the_global_pool_serves_every_invocation_and_close_all_connections_empti
     let started = Instant::now();
     close_all_connections().await;
     assert!(started.elapsed() < Duration::from_secs(1));
-    let start = Instant::now();
-    while db.backends("chat-backend:history").await > 0 && start.elapsed() < Duration::from_secs(2)
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(db.backends("chat-backend:history").await, 0);
+    assert_eq!(
+        db.wait_for_backends("chat-backend:history", 0, Duration::from_secs(2))
+            .await,
+        0
+    );
 
     // Twice is harmless.
     close_all_connections().await;

@@ -3,13 +3,12 @@
 //! sees, and what the database holds afterwards. Every test ends with no
 //! connection checked out.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
+use integration_tests::expect::{bad_request, error_body, invalid_authorizations};
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestResponse, TestUser};
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::db::queries::chat;
-use shared::http::identity::{UserType, issue_token};
+use shared::http::identity::UserType;
 use uuid::Uuid;
 
 struct Fixture {
@@ -62,14 +61,11 @@ async fn chat_at(app: &TestApp, user: Uuid, title: &str, minute: usize) -> Uuid 
 }
 
 impl Fixture {
-    async fn call(&self, request: lambda_http::Request) -> TestResponse {
-        let response = self.app.call(history::handle, request).await;
-        assert_eq!(
-            self.app.checked_out_after_settling().await,
-            0,
-            "a connection stayed checked out"
-        );
-        response
+    /// Calls the history function ([`TestApp::call`] checks what it
+    /// leaves).
+    #[track_caller]
+    fn call(&self, request: lambda_http::Request) -> impl Future<Output = TestResponse> {
+        self.app.call(history::handle, request)
     }
 
     async fn chats_of(&self, user: Uuid) -> i64 {
@@ -93,21 +89,6 @@ fn ids(response: &TestResponse) -> Vec<Uuid> {
                 .expect("chat id")
         })
         .collect()
-}
-
-fn bad_request(cause: &str) -> Value {
-    json!({
-        "code": "bad_request:api",
-        "message": "The request couldn't be processed. Please check your input and try again.",
-        "cause": cause,
-    })
-}
-
-fn unauthorized() -> Value {
-    json!({
-        "code": "unauthorized:chat",
-        "message": "You need to sign in to view this chat. Please sign in and try again.",
-    })
 }
 
 #[tokio::test]
@@ -287,27 +268,7 @@ async fn a_cursor_that_is_not_one_of_the_callers_chats_is_refused() {
 #[tokio::test]
 async fn callers_without_a_valid_session_get_401_on_both_methods_and_nothing_is_deleted() {
     let f = fixture(3).await;
-    let forged = issue_token(
-        &shared::config::AuthConfig::with_secret("someone-elses-secret-0123456789abcdef"),
-        f.ada.id,
-        UserType::Regular,
-        None,
-    )
-    .expect("token");
-    let unsigned = format!(
-        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
-        URL_SAFE_NO_PAD.encode(json!({"sub": f.ada.id, "type": "regular", "iss": "chat-backend", "exp": 4_102_444_800_u64}).to_string())
-    );
-    let headers: Vec<Option<String>> = vec![
-        None,
-        Some("Bearer".into()),
-        Some("Bearer ".into()),
-        Some("Basic YWRhOnB3".into()),
-        Some(format!("Bearer {forged}")),
-        Some(format!("Bearer {unsigned}")),
-        Some("Bearer not.a.jwt".into()),
-        Some(format!("Bearer {}", "x".repeat(10_000))),
-    ];
+    let headers = invalid_authorizations(f.ada.id);
     for method in ["GET", "DELETE"] {
         for header in &headers {
             let mut request = ApiRequest::new(method, "/api/history");
@@ -316,7 +277,7 @@ async fn callers_without_a_valid_session_get_401_on_both_methods_and_nothing_is_
             }
             let response = f.call(request.build(Shape::HttpV2)).await;
             assert_eq!(response.status, 401, "{method} with {header:?}");
-            assert_eq!(response.json, unauthorized());
+            assert_eq!(response.json, error_body("unauthorized:chat"));
         }
     }
     assert_eq!(f.chats_of(f.ada.id).await, 3);
@@ -338,7 +299,7 @@ async fn a_token_whose_user_was_deleted_is_refused() {
         )
         .await;
     assert_eq!(response.status, 401);
-    assert_eq!(response.json, unauthorized());
+    assert_eq!(response.json, error_body("unauthorized:chat"));
 }
 
 #[tokio::test]
@@ -458,5 +419,5 @@ async fn authorizer_claims_without_a_uuid_subject_are_unauthorized() {
         )
         .await;
     assert_eq!(response.status, 401);
-    assert_eq!(response.json, unauthorized());
+    assert_eq!(response.json, error_body("unauthorized:chat"));
 }

@@ -13,17 +13,6 @@ use shared::http::identity::UserType;
 
 const HISTORY: &str = "chat-backend:history";
 
-async fn wait_for_backends(db: &TestDb, expected: i64) -> i64 {
-    let start = Instant::now();
-    loop {
-        let n = db.backends(HISTORY).await;
-        if n == expected || start.elapsed() > Duration::from_secs(3) {
-            return n;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_sent_sigterm_closes_its_connections_and_exits_zero() {
     let db = TestDb::migrated().await;
@@ -65,7 +54,12 @@ async fn a_function_sent_sigterm_closes_its_connections_and_exits_zero() {
         logs.contains("All database connections closed successfully"),
         "{logs}"
     );
-    assert_eq!(wait_for_backends(&db, 0).await, 0, "{logs}");
+    assert_eq!(
+        db.wait_for_backends(HISTORY, 0, Duration::from_secs(3))
+            .await,
+        0,
+        "{logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use integration_tests::{TestApp, TestDb};
+use shared::db::LEAK_SETTLE;
 use shared::runtime::{StreamEnd, StreamGuard};
 use tokio::sync::mpsc;
 
@@ -73,9 +74,14 @@ async fn an_open_stream_counts_as_in_flight_so_its_connection_is_no_leak() {
     // Work of the stream holds a connection while an unrelated, finished
     // invocation's leak check runs.
     let held = app.db().pool().acquire().await.expect("connection");
-    let (tx, _rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel();
     drop(self::guard(&app, tx, Arc::new(AtomicUsize::new(0))));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The dropped stream's end work runs, then its invocation ends. A leak
+    // check started then would count the held connection once returns had
+    // LEAK_SETTLE to settle: wait for the end work, then past that.
+    let _ = tokio::time::timeout(LEAK_SETTLE, rx.recv()).await;
+    app.wait_for_leaks(LEAK_SETTLE + Duration::from_millis(500))
+        .await;
     assert_eq!(
         app.db().metrics().snapshot().leaks,
         0,

@@ -3,19 +3,14 @@
 //! that the database is left as it was. Every call ends with no connection
 //! checked out.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
+use integration_tests::expect::{bad_request, error_body, invalid_authorizations};
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestResponse, TestUser};
 use serde_json::{Value, json};
 use shared::db::models::{Suggestion, timestamp};
 use shared::db::queries::{document, suggestion};
-use shared::http::identity::{UserType, issue_token};
+use shared::http::identity::UserType;
 use uuid::Uuid;
-
-const API_MESSAGE: &str =
-    "The request couldn't be processed. Please check your input and try again.";
-const DEFAULT_MESSAGE: &str = "Something went wrong. Please try again later.";
 
 struct Fixture {
     db: TestDb,
@@ -107,14 +102,11 @@ async fn a_suggestion(
 }
 
 impl Fixture {
-    async fn call(&self, request: lambda_http::Request) -> TestResponse {
-        let response = self.app.call(::suggestions::handle, request).await;
-        assert_eq!(
-            self.app.checked_out_after_settling().await,
-            0,
-            "a connection stayed checked out"
-        );
-        response
+    /// Calls the suggestions function ([`TestApp::call`] checks what it
+    /// leaves).
+    #[track_caller]
+    fn call(&self, request: lambda_http::Request) -> impl Future<Output = TestResponse> {
+        self.app.call(::suggestions::handle, request)
     }
 
     /// Every document version and suggestion, and how many users there
@@ -151,43 +143,6 @@ fn suggestion_json(s: &Suggestion) -> Value {
         "userId": s.user_id.to_string(),
         "createdAt": timestamp::format(&s.created_at),
     })
-}
-
-fn bad_request(cause: &str) -> Value {
-    json!({"code": "bad_request:api", "message": API_MESSAGE, "cause": cause})
-}
-
-fn error(code: &str) -> Value {
-    json!({"code": code, "message": DEFAULT_MESSAGE})
-}
-
-/// Authorization headers that identify no one.
-fn invalid_authorizations(user: Uuid) -> Vec<Option<String>> {
-    let forged = issue_token(
-        &shared::config::AuthConfig::with_secret("someone-elses-secret-0123456789abcdef"),
-        user,
-        UserType::Regular,
-        None,
-    )
-    .expect("token");
-    let unsigned = format!(
-        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
-        URL_SAFE_NO_PAD.encode(
-            json!({"sub": user, "type": "regular", "iss": "chat-backend", "exp": 4_102_444_800_u64})
-                .to_string()
-        )
-    );
-    vec![
-        None,
-        Some("Bearer".into()),
-        Some("Bearer ".into()),
-        Some("Basic YWRhOnB3".into()),
-        Some(format!("Bearer {forged}")),
-        Some(format!("Bearer {unsigned}")),
-        Some("Bearer not.a.jwt".into()),
-        Some("Bearer ' OR 1=1 --".into()),
-        Some(format!("Bearer {}", "x".repeat(10_000))),
-    ]
 }
 
 #[tokio::test]
@@ -319,7 +274,7 @@ async fn callers_without_a_valid_session_get_401_unauthorized_suggestions_with_t
         }
         let response = f.call(request.build(Shape::HttpV2)).await;
         assert_eq!(response.status, 401, "{header:?}: {}", response.text);
-        assert_eq!(response.json, error("unauthorized:suggestions"));
+        assert_eq!(response.json, error_body("unauthorized:suggestions"));
     }
     let response = f
         .call(
@@ -329,7 +284,7 @@ async fn callers_without_a_valid_session_get_401_unauthorized_suggestions_with_t
         )
         .await;
     assert_eq!(response.status, 401);
-    assert_eq!(response.json, error("unauthorized:suggestions"));
+    assert_eq!(response.json, error_body("unauthorized:suggestions"));
 
     // A token outlives nothing: once its user is gone, it is refused.
     let ghost = f.app.user("ghost@example.com", UserType::Regular).await;
@@ -346,7 +301,7 @@ async fn callers_without_a_valid_session_get_401_unauthorized_suggestions_with_t
         )
         .await;
     assert_eq!(response.status, 401);
-    assert_eq!(response.json, error("unauthorized:suggestions"));
+    assert_eq!(response.json, error_body("unauthorized:suggestions"));
     assert_eq!(f.snapshot().await, before);
 }
 
@@ -360,7 +315,7 @@ async fn babbage_can_neither_read_the_suggestions_on_adas_document_nor_learn_tha
                 .call(get(&id.to_string()).bearer(&f.babbage.token).build(shape))
                 .await;
             assert_eq!(response.status, 403, "{shape:?}: {}", response.text);
-            assert_eq!(response.json, error("forbidden:api"));
+            assert_eq!(response.json, error_body("forbidden:api"));
         }
         let response = f
             .call(
@@ -370,7 +325,7 @@ async fn babbage_can_neither_read_the_suggestions_on_adas_document_nor_learn_tha
             )
             .await;
         assert_eq!(response.status, 403, "{}", response.text);
-        assert_eq!(response.json, error("forbidden:api"));
+        assert_eq!(response.json, error_body("forbidden:api"));
     }
     // Nor Ada Babbage's.
     for id in [f.engine, f.engine_blank] {
@@ -382,7 +337,7 @@ async fn babbage_can_neither_read_the_suggestions_on_adas_document_nor_learn_tha
             )
             .await;
         assert_eq!(response.status, 403, "{}", response.text);
-        assert_eq!(response.json, error("forbidden:api"));
+        assert_eq!(response.json, error_body("forbidden:api"));
     }
     assert_eq!(f.snapshot().await, before);
 }
@@ -411,7 +366,7 @@ async fn suggestions_that_someone_else_asked_for_on_the_callers_document_are_ref
         )
         .await;
     assert_eq!(response.status, 403, "{}", response.text);
-    assert_eq!(response.json, error("forbidden:api"));
+    assert_eq!(response.json, error_body("forbidden:api"));
     // Babbage does not own the document: refused too.
     let response = f
         .call(
@@ -421,7 +376,7 @@ async fn suggestions_that_someone_else_asked_for_on_the_callers_document_are_ref
         )
         .await;
     assert_eq!(response.status, 403, "{}", response.text);
-    assert_eq!(response.json, error("forbidden:api"));
+    assert_eq!(response.json, error_body("forbidden:api"));
     assert_eq!(f.snapshot().await, before);
 }
 

@@ -3,20 +3,18 @@
 //! and what the database holds afterwards (a refused request changes
 //! nothing). Every call ends with no connection checked out.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use integration_tests::expect::{
+    bad_request, error_body, error_with_cause, invalid_authorizations,
+};
 use integration_tests::{ApiRequest, Shape, TestApp, TestDb, TestResponse, TestUser};
 use serde_json::{Value, json};
 use shared::db::models;
 use shared::db::queries::chat;
 use shared::db::queries::message::{self, NewMessage};
 use shared::db::queries::vote::{self, VoteType};
-use shared::http::identity::{UserType, issue_token};
+use shared::http::identity::UserType;
 use uuid::Uuid;
 
-const API_MESSAGE: &str =
-    "The request couldn't be processed. Please check your input and try again.";
-const DEFAULT_MESSAGE: &str = "Something went wrong. Please try again later.";
 const VOTE_BODY_LIMIT: usize = 16 * 1024;
 
 struct Fixture {
@@ -91,14 +89,10 @@ async fn a_message(app: &TestApp, chat_id: Uuid, role: &str) -> Uuid {
 }
 
 impl Fixture {
-    async fn call(&self, request: lambda_http::Request) -> TestResponse {
-        let response = self.app.call(::vote::handle, request).await;
-        assert_eq!(
-            self.app.checked_out_after_settling().await,
-            0,
-            "a connection stayed checked out"
-        );
-        response
+    /// Calls the vote function ([`TestApp::call`] checks what it leaves).
+    #[track_caller]
+    fn call(&self, request: lambda_http::Request) -> impl Future<Output = TestResponse> {
+        self.app.call(::vote::handle, request)
     }
 
     /// Records a vote through the test's own pool.
@@ -154,14 +148,6 @@ fn vote_body(chat_id: Uuid, message_id: Uuid, vote: &str) -> Value {
     json!({"chatId": chat_id, "messageId": message_id, "type": vote})
 }
 
-fn bad_request(cause: &str) -> Value {
-    json!({"code": "bad_request:api", "message": API_MESSAGE, "cause": cause})
-}
-
-fn error(code: &str) -> Value {
-    json!({"code": code, "message": DEFAULT_MESSAGE})
-}
-
 fn assert_voted(response: &TestResponse, context: &str) {
     assert_eq!(response.status, 200, "{context}: {}", response.text);
     assert_eq!(response.text, "Message voted", "{context}");
@@ -169,35 +155,6 @@ fn assert_voted(response: &TestResponse, context: &str) {
         response.headers["content-type"], "text/plain;charset=UTF-8",
         "{context}"
     );
-}
-
-/// Authorization headers that identify no one.
-fn invalid_authorizations(user: Uuid) -> Vec<Option<String>> {
-    let forged = issue_token(
-        &shared::config::AuthConfig::with_secret("someone-elses-secret-0123456789abcdef"),
-        user,
-        UserType::Regular,
-        None,
-    )
-    .expect("token");
-    let unsigned = format!(
-        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
-        URL_SAFE_NO_PAD.encode(
-            json!({"sub": user, "type": "regular", "iss": "chat-backend", "exp": 4_102_444_800_u64})
-                .to_string()
-        )
-    );
-    vec![
-        None,
-        Some("Bearer".into()),
-        Some("Bearer ".into()),
-        Some("Basic YWRhOnB3".into()),
-        Some(format!("Bearer {forged}")),
-        Some(format!("Bearer {unsigned}")),
-        Some("Bearer not.a.jwt".into()),
-        Some("Bearer ' OR 1=1 --".into()),
-        Some(format!("Bearer {}", "x".repeat(10_000))),
-    ]
 }
 
 #[tokio::test]
@@ -546,7 +503,7 @@ async fn callers_without_a_valid_session_get_401_unauthorized_vote_on_both_metho
             }
             let response = f.call(request.build(Shape::HttpV2)).await;
             assert_eq!(response.status, 401, "{header:?}: {}", response.text);
-            assert_eq!(response.json, error("unauthorized:vote"));
+            assert_eq!(response.json, error_body("unauthorized:vote"));
         }
         // Authorizer claims without a UUID subject identify no one.
         let response = f
@@ -558,7 +515,7 @@ async fn callers_without_a_valid_session_get_401_unauthorized_vote_on_both_metho
             )
             .await;
         assert_eq!(response.status, 401, "{}", response.text);
-        assert_eq!(response.json, error("unauthorized:vote"));
+        assert_eq!(response.json, error_body("unauthorized:vote"));
     }
     assert_eq!(f.snapshot().await, before);
     // A token outlives nothing: once Babbage is gone, his token is refused.
@@ -586,7 +543,7 @@ async fn callers_without_a_valid_session_get_401_unauthorized_vote_on_both_metho
         )
         .await;
     assert_eq!(response.status, 401);
-    assert_eq!(response.json, error("unauthorized:vote"));
+    assert_eq!(response.json, error_body("unauthorized:vote"));
     assert_eq!(f.snapshot().await, before);
 }
 
@@ -603,13 +560,7 @@ async fn a_chat_that_does_not_exist_is_404_not_found_chat_on_get_and_not_found_v
         )
         .await;
     assert_eq!(response.status, 404);
-    assert_eq!(
-        response.json,
-        json!({
-            "code": "not_found:chat",
-            "message": "The requested chat was not found. Please check the chat ID and try again.",
-        })
-    );
+    assert_eq!(response.json, error_body("not_found:chat"));
     let response = f
         .call(
             patch(&vote_body(nowhere, f.answers[0], "up"))
@@ -618,7 +569,7 @@ async fn a_chat_that_does_not_exist_is_404_not_found_chat_on_get_and_not_found_v
         )
         .await;
     assert_eq!(response.status, 404);
-    assert_eq!(response.json, error("not_found:vote"));
+    assert_eq!(response.json, error_body("not_found:vote"));
     assert_eq!(f.snapshot().await, before);
 }
 
@@ -636,7 +587,7 @@ async fn babbage_can_neither_read_nor_change_the_votes_on_adas_chat() {
             )
             .await;
         assert_eq!(response.status, 403, "{shape:?}: {}", response.text);
-        assert_eq!(response.json, error("forbidden:vote"));
+        assert_eq!(response.json, error_body("forbidden:vote"));
         for message_id in [f.answers[0], f.answers[1], f.babbages_answer] {
             let response = f
                 .call(
@@ -646,7 +597,7 @@ async fn babbage_can_neither_read_nor_change_the_votes_on_adas_chat() {
                 )
                 .await;
             assert_eq!(response.status, 403, "{shape:?}: {}", response.text);
-            assert_eq!(response.json, error("forbidden:vote"));
+            assert_eq!(response.json, error_body("forbidden:vote"));
         }
     }
     // Nor through his own chat: Ada's message is not in it.
@@ -660,11 +611,7 @@ async fn babbage_can_neither_read_nor_change_the_votes_on_adas_chat() {
     assert_eq!(response.status, 404, "{}", response.text);
     assert_eq!(
         response.json,
-        json!({
-            "code": "not_found:vote",
-            "message": DEFAULT_MESSAGE,
-            "cause": "The message is not in this chat.",
-        })
+        error_with_cause("not_found:vote", "The message is not in this chat.")
     );
     // Claims for Babbage are no better than his token.
     let response = f
@@ -675,7 +622,7 @@ async fn babbage_can_neither_read_nor_change_the_votes_on_adas_chat() {
         )
         .await;
     assert_eq!(response.status, 403);
-    assert_eq!(response.json, error("forbidden:vote"));
+    assert_eq!(response.json, error_body("forbidden:vote"));
     assert_eq!(f.snapshot().await, before);
 }
 
@@ -695,11 +642,7 @@ async fn a_vote_on_a_message_outside_the_chat_or_on_no_message_is_404_not_found_
         assert_eq!(response.status, 404, "{}", response.text);
         assert_eq!(
             response.json,
-            json!({
-                "code": "not_found:vote",
-                "message": DEFAULT_MESSAGE,
-                "cause": "The message is not in this chat.",
-            })
+            error_with_cause("not_found:vote", "The message is not in this chat.")
         );
     }
     assert_eq!(f.snapshot().await, before);
