@@ -252,6 +252,17 @@ impl TestDb {
         self.config_from(function, Some(pooler_url.to_owned()), &all)
     }
 
+    /// [`TestDb::config_with`], with the functions reaching this database
+    /// at `url` (a proxy in front of the server, say).
+    pub fn config_at(
+        &self,
+        function: &'static str,
+        url: &str,
+        vars: &[(&str, &str)],
+    ) -> shared::config::Config {
+        self.config_from(function, Some(url.to_owned()), vars)
+    }
+
     fn config_from(
         &self,
         function: &'static str,

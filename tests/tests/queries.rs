@@ -110,8 +110,14 @@ async fn users_are_created_found_by_email_and_id_and_never_duplicated_by_ensure(
 async fn the_email_lock_holds_a_second_transaction_until_the_first_ends() {
     use sqlx::Connection;
     let db = TestDb::migrated().await;
-    // Three sessions at once: a pool of its own (the observer's is small).
-    let mut config = db.config("lock-test");
+    // Three sessions at once: a pool of its own (the observer's is small),
+    // straight to the server. The query functions run on its raw
+    // connections here, whose statements are named: behind a
+    // transaction-mode pooler only a unit of work's connections prepare
+    // them unnamed (the pooler pass would make this test about that).
+    let mut config = db
+        .config_at("lock-test", &db.url(), &[("DB_POOLER", "")])
+        .db;
     config.pool_max.max = 4;
     let sessions = shared::db::Db::connect_lazy(&config);
     let pool = sessions.pool();
