@@ -23,6 +23,7 @@ pub mod requests;
 pub mod runtime_api;
 pub mod sampler;
 pub mod watch;
+pub mod wire;
 
 use std::future::Future;
 use std::path::PathBuf;

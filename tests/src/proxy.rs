@@ -14,6 +14,8 @@
 //!   wakes up with. [`Proxy::cut_all`] finally resets them.
 //! - [`Proxy::refuse`] and [`Proxy::listen`]: the port refuses
 //!   connections (a database that is down), then accepts them again.
+//! - [`Proxy::round_trips`]: how many times clients waited for the server
+//!   ([`crate::wire`]), to hold the functions to their round trips.
 //! - [`Proxy::retarget`]: the server moved (a restarted private server
 //!   listens on a new port); clients keep the proxy's address, as they keep
 //!   a database's DNS name.
@@ -25,6 +27,8 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use crate::wire::ClientMessages;
 
 /// What a proxied connection does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +51,8 @@ struct Shared {
     /// open (and so half-open to both ends) until cut.
     orphans: Mutex<Vec<watch::Sender<Flow>>>,
     accepted: AtomicUsize,
+    /// Round trips clients have made through the proxy.
+    round_trips: AtomicUsize,
 }
 
 /// A running proxy on `127.0.0.1` (see the module docs).
@@ -69,6 +75,7 @@ impl Proxy {
             connections: Mutex::new(Vec::new()),
             orphans: Mutex::new(Vec::new()),
             accepted: AtomicUsize::new(0),
+            round_trips: AtomicUsize::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Proxy {
@@ -86,6 +93,12 @@ impl Proxy {
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Round trips clients have made so far, on every connection: the
+    /// times they sent a statement or a ping and waited for the answer.
+    pub fn round_trips(&self) -> usize {
+        self.shared.round_trips.load(Ordering::SeqCst)
     }
 
     /// Connections open now (in any state).
@@ -185,7 +198,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let (control, flow) = watch::channel(*lock(&shared.default_flow));
         lock(&shared.connections).push(control);
         let upstream = *lock(&shared.upstream);
-        tokio::spawn(relay(client, upstream, flow));
+        tokio::spawn(relay(client, upstream, flow, shared.clone()));
     }
 }
 
@@ -203,7 +216,12 @@ async fn until_running(flow: &mut watch::Receiver<Flow>) -> bool {
     }
 }
 
-async fn relay(client: TcpStream, upstream: SocketAddr, mut flow: watch::Receiver<Flow>) {
+async fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mut flow: watch::Receiver<Flow>,
+    shared: Arc<Shared>,
+) {
     // A silent path delivers nothing, not even the connection to the server.
     if !until_running(&mut flow).await {
         return;
@@ -214,8 +232,8 @@ async fn relay(client: TcpStream, upstream: SocketAddr, mut flow: watch::Receive
     };
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let up = pump(client_read, server_write, flow.clone());
-    let down = pump(server_read, client_write, flow);
+    let up = pump(client_read, server_write, flow.clone(), Some(shared));
+    let down = pump(server_read, client_write, flow, None);
     // Whichever side ends, the other is dropped with it: both close.
     tokio::select! {
         () = up => {}
@@ -227,8 +245,11 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut flow: watch::Receiver<Flow>,
+    // Set on the client's side: its messages are counted.
+    counted: Option<Arc<Shared>>,
 ) {
     let mut buffer = vec![0_u8; 16 * 1024];
+    let mut messages = ClientMessages::default();
     loop {
         if !until_running(&mut flow).await {
             return;
@@ -240,6 +261,10 @@ async fn pump(
                     return;
                 }
                 Ok(n) => {
+                    if let Some(shared) = &counted {
+                        let ended = messages.feed(&buffer[..n]);
+                        shared.round_trips.fetch_add(ended, Ordering::SeqCst);
+                    }
                     if to.write_all(&buffer[..n]).await.is_err() {
                         return;
                     }

@@ -49,12 +49,13 @@ pub struct DbConfig {
     pub metrics: Option<EmfConfig>,
     /// Where the password comes from: the URL, Secrets Manager or IAM.
     pub credentials: CredentialSource,
-    /// An idle connection is pinged before it is handed out only once it
-    /// has sat idle this long (`DB_CHECK_AFTER_IDLE_MS`, default 0: every
-    /// time). Under load a connection goes straight from one invocation to
-    /// the next, and 100 saves a round trip on each, at a price: a path that
-    /// dies within those 100 ms hangs the request that finds it until the
-    /// handler's deadline instead of costing a bounded ping.
+    /// A connection is pinged before it is handed out only once it has sat
+    /// idle this long (`DB_CHECK_AFTER_IDLE_MS`, default 1000; 0: every
+    /// time). One used more recently is handed out as it is, and its first
+    /// statement is guarded instead (`db::first`): a read runs with the
+    /// ping's bound and is rerun once on a fresh connection if the
+    /// connection turns out to be dead; a write is pinged first. A gap
+    /// between invocations longer than this is how a freeze shows itself.
     pub check_after_idle: Duration,
 }
 
@@ -118,7 +119,7 @@ impl DbConfig {
             metrics: read_metrics(function, env)?,
             credentials: CredentialSource::read(env)?,
             check_after_idle: Duration::from_millis(
-                env.parse::<u64>("DB_CHECK_AFTER_IDLE_MS")?.unwrap_or(0),
+                env.parse::<u64>("DB_CHECK_AFTER_IDLE_MS")?.unwrap_or(1000),
             ),
             application_name,
             pooler,

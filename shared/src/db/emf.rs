@@ -82,6 +82,7 @@ fn since(before: MetricsSnapshot, now: MetricsSnapshot) -> MetricsSnapshot {
         opened: now.opened.saturating_sub(before.opened),
         discarded_stale: now.discarded_stale.saturating_sub(before.discarded_stale),
         failed_checks: now.failed_checks.saturating_sub(before.failed_checks),
+        retried: now.retried.saturating_sub(before.retried),
         timed_out: now.timed_out.saturating_sub(before.timed_out),
         leaks: now.leaks.saturating_sub(before.leaks),
         unfinished: now.unfinished.saturating_sub(before.unfinished),
@@ -117,7 +118,8 @@ pub fn document(config: &EmfConfig, delta: &MetricsSnapshot, pool: PoolState, at
         (
             "ConnectionsDiscarded",
             "Count",
-            json!(delta.discarded_stale + delta.failed_checks),
+            // A rerun first statement found its connection dead: discarded too.
+            json!(delta.discarded_stale + delta.failed_checks + delta.retried),
         ),
         ("HandlerTimeouts", "Count", json!(delta.timed_out)),
         ("LeaksDetected", "Count", json!(delta.leaks)),

@@ -100,11 +100,10 @@ impl Drop for Invocation {
     fn drop(&mut self) {
         let left = self.db.shared.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
         if let Some(emf) = self.db.shared.emf.as_ref().filter(|_| self.reports) {
-            let idle = u32::try_from(self.db.pool().num_idle()).unwrap_or(u32::MAX);
             let pool = PoolState {
                 max: self.db.max_connections(),
-                size: self.db.pool().size(),
-                idle,
+                size: self.db.size(),
+                idle: self.db.idle(),
             };
             emf.invocation_ended(self.db.metrics().snapshot(), pool);
         }

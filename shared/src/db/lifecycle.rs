@@ -45,7 +45,7 @@ impl Db {
     /// to end in order: a stream cut short then saves its reply while the
     /// pool can still take the write.
     pub async fn close_within(&self, bound: Duration) {
-        if self.pool().is_closed() && self.size() == 0 {
+        if self.raw_pool().is_closed() && self.size() == 0 {
             tracing::debug!("database pool already closed");
             return;
         }
@@ -63,7 +63,7 @@ impl Db {
         // cannot keep them open.
         self.close_idle().await;
         let remaining = bound.saturating_sub(start.elapsed());
-        match tokio::time::timeout(remaining, self.pool().close()).await {
+        match tokio::time::timeout(remaining, self.raw_pool().close()).await {
             Ok(()) => tracing::info!("All database connections closed successfully"),
             Err(_) => tracing::error!(
                 still_checked_out = self.checked_out(),

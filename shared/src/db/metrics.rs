@@ -17,6 +17,9 @@ pub struct PoolMetrics {
     /// Idle connections that failed the liveness check (killed by the
     /// server, or a dead network path).
     pub(crate) failed_checks: AtomicU64,
+    /// First statements run again on a fresh connection because the warm
+    /// one turned out to be gone (`db::first`).
+    pub(crate) retried: AtomicU64,
     /// Handlers cut off by their deadline.
     pub(crate) timed_out: AtomicU64,
     /// Invocations after which connections were still checked out.
@@ -41,6 +44,8 @@ pub struct MetricsSnapshot {
     pub discarded_stale: u64,
     /// See [`PoolMetrics`].
     pub failed_checks: u64,
+    /// See [`PoolMetrics`].
+    pub retried: u64,
     /// See [`PoolMetrics`].
     pub timed_out: u64,
     /// See [`PoolMetrics`].
@@ -73,6 +78,7 @@ impl PoolMetrics {
             opened: get(&self.opened),
             discarded_stale: get(&self.discarded_stale),
             failed_checks: get(&self.failed_checks),
+            retried: get(&self.retried),
             timed_out: get(&self.timed_out),
             leaks: get(&self.leaks),
             unfinished: get(&self.unfinished),

@@ -24,6 +24,8 @@
 //! global      the process-wide pool in a `once_cell`, touched only at the edge
 //! work        a unit of work: one connection at a time, committed or rolled back at its end
 //! conn        the unit of work's connection, and transactions on it; statement naming
+//! warm        the connection one invocation leaves for the next, unreturned and unpinged
+//! first       the guarded first statement on such a connection: bounded, rerun if it was dead
 //! invocation  invocations in flight, and the leak check after the last one
 //! lifecycle   release_connection / close_db_connection / close_all_connections
 //! rotation    credentials that change: Secrets Manager secrets, RDS IAM tokens
@@ -35,6 +37,7 @@
 
 mod conn;
 pub mod emf;
+mod first;
 pub mod global;
 mod invocation;
 mod lifecycle;
@@ -43,6 +46,7 @@ pub mod models;
 pub mod pool;
 pub mod queries;
 pub mod rotation;
+mod warm;
 mod work;
 
 pub use conn::{Conn, Tx};

@@ -10,11 +10,13 @@
 //!   is off and [`check_before_acquire`] replaces it: a connection idle for
 //!   longer than the idle timeout (one the reaper should have closed) is
 //!   never handed out, and one idle for more than `DB_CHECK_AFTER_IDLE_MS`
-//!   (0 by default: any) must answer a ping within a short bound. Setting
-//!   it to, say, 100 hands out a connection used a moment ago as it is,
-//!   saving a round trip per request under load; the price is that a path
-//!   that dies within those 100 ms hangs the request that finds it until
-//!   the handler's deadline.
+//!   (1 s by default) must answer a ping within a short bound. One used
+//!   more recently goes out unpinged, and its first statement is guarded
+//!   instead ([`super::first`]).
+//! - **The warm connection.** Between invocations the last connection
+//!   does not come back here at all ([`super::warm`]): it waits, checked
+//!   out, for the next unit of work, which saves sqlx's return ping and
+//!   the next acquire's.
 //! - **Returns that cannot hang.** sqlx pings every connection it takes
 //!   back, with no bound; `db::Conn` gives its connection back itself,
 //!   through the same return but bounded by the ping timeout, so that a
@@ -35,6 +37,7 @@ use sqlx::{Connection, PgPool};
 use super::emf::EmfReporter;
 use super::metrics::PoolMetrics;
 use super::rotation::RotatingCredentials;
+use super::warm::{WarmBounds, WarmSlot, close_quietly};
 use crate::config::{DbConfig, Pooler};
 
 /// After a handler is cancelled, connections released within this window
@@ -77,6 +80,9 @@ pub(super) struct Shared {
     pub(super) drain_bound: Duration,
     /// Set once the process is shutting down ([`Db::begin_shutdown`]).
     pub(super) shutdown: tokio::sync::watch::Sender<bool>,
+    /// The connection one invocation leaves for the next ([`super::warm`]).
+    pub(super) warm: WarmSlot,
+    pub(super) warm_bounds: WarmBounds,
 }
 
 impl Shared {
@@ -85,7 +91,7 @@ impl Shared {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
-    fn recently_abandoned(&self) -> bool {
+    pub(super) fn recently_abandoned(&self) -> bool {
         let at = self.abandoned_at_ms.load(Ordering::Acquire);
         at != 0 && self.now_ms().saturating_sub(at) < ABANDON_WINDOW.as_millis() as u64
     }
@@ -122,14 +128,31 @@ impl Db {
             return_bound: bounds.ping_timeout,
             drain_bound: bounds.drain_timeout,
             shutdown: tokio::sync::watch::Sender::new(false),
+            warm: WarmSlot::default(),
+            warm_bounds: WarmBounds {
+                check_after: config.check_after_idle,
+                idle_timeout: config.idle_timeout,
+                max_lifetime: config.max_lifetime,
+            },
         });
         let pool = with_hooks(pool_options(config), &shared, bounds)
             .connect_lazy_with(config.connect_options());
         Db { pool, shared }
     }
 
-    /// The pool, to pass to query functions.
+    /// The pool, to use directly (tests, tools). The warm connection
+    /// ([`super::warm`]) goes back to it first, so that a pool of one
+    /// has its connection to hand out.
     pub fn pool(&self) -> &PgPool {
+        if let Some(conn) = self.take_warm_to_close() {
+            give_back(conn, self);
+        }
+        &self.pool
+    }
+
+    /// The pool as it is, for this module's own use: the warm connection
+    /// stays where it is.
+    pub(super) fn raw_pool(&self) -> &PgPool {
         &self.pool
     }
 
@@ -144,10 +167,16 @@ impl Db {
     }
 
     /// Connections checked out right now (including ones a dropped handle
-    /// is still returning).
+    /// is still returning), not counting the warm one, which waits for
+    /// the next invocation as an idle one does.
     pub fn checked_out(&self) -> u32 {
+        self.pool.size().saturating_sub(self.idle())
+    }
+
+    /// Connections waiting to be used: the pool's idle ones and the warm one.
+    pub fn idle(&self) -> u32 {
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        self.pool.size().saturating_sub(idle)
+        idle.saturating_add(self.shared.warm.count())
     }
 
     /// Whether the database is reached through a transaction-mode pooler.
@@ -189,6 +218,9 @@ impl Db {
     /// Closes every idle connection now, keeping the pool open (before a
     /// SnapStart snapshot, or at shutdown before waiting for the rest).
     pub async fn close_idle(&self) {
+        if let Some(conn) = self.take_warm_to_close() {
+            let _ = conn.close().await;
+        }
         for _ in 0..self.pool.num_idle() {
             match self.pool.try_acquire() {
                 Some(conn) => {
@@ -229,6 +261,31 @@ impl Db {
             }
         }
     }
+}
+
+/// Gives `conn` back to the pool through sqlx's return (which pings it),
+/// bounded by [`Db::return_bound`]: past the bound the return is dropped,
+/// which closes the socket and frees the slot. Counted as returning, so
+/// that the leak check waits for it.
+pub(super) fn give_back(mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>, db: &Db) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        close_quietly(conn);
+        return;
+    };
+    let db = db.clone();
+    let bound = db.return_bound();
+    let giving_back = conn.return_to_pool();
+    db.returning();
+    let returning = async move {
+        if tokio::time::timeout(bound, giving_back).await.is_err() {
+            tracing::warn!(
+                bound_ms = bound.as_millis() as u64,
+                "a connection did not come back within the bound; closed it"
+            );
+        }
+        db.returned().await;
+    };
+    runtime.spawn(tracing::Instrument::in_current_span(returning));
 }
 
 /// Reads `count` every millisecond until it is zero or `bound` has passed,
@@ -377,7 +434,10 @@ async fn drain(conn: &mut PgConnection, bound: Duration) -> Result<(), sqlx::Err
 
 /// A ping that gives up after `bound`. An error makes sqlx close the
 /// connection without a goodbye, which cannot hang either.
-async fn bounded_ping(conn: &mut PgConnection, bound: Duration) -> Result<(), sqlx::Error> {
+pub(super) async fn bounded_ping(
+    conn: &mut PgConnection,
+    bound: Duration,
+) -> Result<(), sqlx::Error> {
     match tokio::time::timeout(bound, conn.ping()).await {
         Ok(result) => result,
         Err(_) => Err(sqlx::Error::Io(std::io::Error::new(

@@ -19,10 +19,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
+
 use super::Db;
-use super::conn::{Conn, Inner};
+use super::conn::{Conn, Inner, Taken};
 use super::metrics::PoolMetrics;
+use super::pool::bounded_ping;
 use super::rotation::is_login_refused;
+use super::warm::{TakenWarm, close_quietly};
 
 /// How a unit of work ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +72,18 @@ impl Work {
     /// metrics.
     pub async fn connection(self: &Arc<Self>) -> sqlx::Result<Conn> {
         if let Some(parked) = self.lock().parked.take() {
-            return Ok(Conn::new(parked, self.clone()));
+            // A transaction that has run statements: known to be alive.
+            let taken = Taken {
+                inner: parked,
+                checked: true,
+                since: Instant::now(),
+            };
+            return Ok(Conn::new(taken, self.clone()));
         }
         let started = Instant::now();
-        let inner = self.db.take_with_fresh_credentials().await?;
+        let taken = self.db.take_with_fresh_credentials().await?;
         self.db.metrics().record_acquire(started.elapsed());
-        Ok(Conn::new(inner, self.clone()))
+        Ok(Conn::new(taken, self.clone()))
     }
 
     /// Ends the work: commits or rolls back the transaction left open, if
@@ -136,29 +147,75 @@ impl Drop for Work {
 impl Db {
     /// A connection from the pool (a transaction, behind a transaction-mode
     /// pooler), with credentials refreshed first if they rotate.
-    async fn take_with_fresh_credentials(&self) -> sqlx::Result<Inner> {
+    async fn take_with_fresh_credentials(&self) -> sqlx::Result<Taken> {
+        self.with_fresh_credentials(|| self.take()).await
+    }
+
+    /// A connection straight from the pool (never the warm one), with
+    /// credentials refreshed first if they rotate: the replacement for a
+    /// connection found dead (`db::Conn`).
+    pub(super) async fn acquire_with_fresh_credentials(
+        &self,
+    ) -> sqlx::Result<PoolConnection<Postgres>> {
+        self.with_fresh_credentials(|| self.raw_pool().acquire())
+            .await
+    }
+
+    /// Runs `take` with the credentials read first if they rotate, and
+    /// once more with them read again if the server refused them.
+    async fn with_fresh_credentials<T, F>(&self, take: impl Fn() -> F) -> sqlx::Result<T>
+    where
+        F: Future<Output = sqlx::Result<T>>,
+    {
         let credentials = self.rotating_credentials();
         if let Some(credentials) = credentials {
-            credentials.refresh(self.pool(), false).await?;
+            credentials.refresh(self.raw_pool(), false).await?;
         }
-        match self.take().await {
+        match take().await {
             // The password changed since it was read: read it again, once.
             Err(error) if credentials.is_some() && is_login_refused(&error) => {
                 tracing::warn!("the database refused our login; fetching credentials again");
                 if let Some(credentials) = credentials {
-                    credentials.refresh(self.pool(), true).await?;
+                    credentials.refresh(self.raw_pool(), true).await?;
                 }
-                self.take().await
+                take().await
             }
             other => other,
         }
     }
 
-    async fn take(&self) -> sqlx::Result<Inner> {
-        Ok(if self.behind_transaction_pooler() {
-            Inner::Transaction(self.pool().begin().await?)
-        } else {
-            Inner::Plain(self.pool().acquire().await?)
-        })
+    /// Behind a transaction-mode pooler, a transaction (its `BEGIN` has
+    /// answered: alive). Directly, the warm connection if there is one
+    /// ([`super::warm`]), pinged first only if it has been idle a while;
+    /// else one from the pool. A connection not pinged is unchecked, and
+    /// its first statement is guarded ([`super::first`]).
+    async fn take(&self) -> sqlx::Result<Taken> {
+        if self.behind_transaction_pooler() {
+            return Ok(Taken {
+                inner: Inner::Transaction(self.raw_pool().begin().await?),
+                checked: true,
+                since: Instant::now(),
+            });
+        }
+        if let Some(warm) = self.take_warm() {
+            let TakenWarm {
+                mut conn,
+                since,
+                needs_ping,
+            } = warm;
+            if !needs_ping {
+                return Ok(Taken::plain(conn, false, since));
+            }
+            match bounded_ping(&mut conn, self.return_bound()).await {
+                Ok(()) => return Ok(Taken::plain(conn, true, since)),
+                Err(error) => {
+                    PoolMetrics::inc(&self.metrics().failed_checks);
+                    tracing::debug!(%error, "the warm connection failed its ping; closed it");
+                    close_quietly(conn);
+                }
+            }
+        }
+        let conn = self.raw_pool().acquire().await?;
+        Ok(Taken::plain(conn, false, Instant::now()))
     }
 }
