@@ -39,7 +39,8 @@ use shared::db::models;
 use shared::db::queries::document;
 use shared::http::extract::{json_body, parse_uuid, query_param, uuid_param};
 use shared::http::{
-    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, response,
+    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, connect_unconfirmed,
+    response,
 };
 
 /// The largest POST body accepted. Documents are whole essays, programs or
@@ -64,10 +65,13 @@ async fn versions(request: &Request, state: &AppState) -> ApiResult<Response<Bod
     let id = query_param(request, "id")
         .ok_or_else(|| ApiError::bad_request("Parameter id is missing"))?;
     let id = parse_uuid(&id, "id")?;
-    let (caller, mut conn) = connect_as_caller(request, state, Surface::Document).await?;
-    let versions = document::get_versions(&mut conn, id)
+    // One round trip: the versions' statement also confirms the caller.
+    let (caller, mut conn) = connect_unconfirmed(request, state, Surface::Document).await?;
+    let found = document::versions_for_caller(&mut conn, caller.user_id(), id)
         .await
         .context("load the document's versions")?;
+    let caller = caller.confirm(found.caller_found)?;
+    let versions = found.answer;
     let first = versions.first().ok_or_else(not_found)?;
     if first.user_id != caller.user_id {
         return Err(forbidden());

@@ -17,7 +17,9 @@ use serde::Serialize;
 use shared::AppState;
 use shared::db::queries::chat::{self, Cursor};
 use shared::http::extract::{parse_uuid, query_param};
-use shared::http::{ApiError, ApiResult, DbContext, Surface, connect_as_caller, response};
+use shared::http::{
+    ApiError, ApiResult, DbContext, Surface, connect_as_caller, connect_unconfirmed, response,
+};
 
 /// Chats per page when the client does not say (upstream's default).
 pub const DEFAULT_LIMIT: u32 = 10;
@@ -38,10 +40,14 @@ async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> 
     // Upstream checks the cursors before it checks who is asking.
     let cursor = cursor(request)?;
     let limit = limit(request)?;
-    let (caller, mut conn) = connect_as_caller(request, state, Surface::Chat).await?;
-    let page = chat::page_by_user_id(&mut conn, caller.user_id, limit, cursor)
+    // One round trip: the page's statement also confirms the caller.
+    let (caller, mut conn) = connect_unconfirmed(request, state, Surface::Chat).await?;
+    let found = chat::page_for_caller(&mut conn, caller.user_id(), limit, cursor)
         .await
-        .context("load a page of the caller's chats")?
+        .context("load a page of the caller's chats")?;
+    caller.confirm(found.caller_found)?;
+    let page = found
+        .answer
         .ok_or_else(|| ApiError::bad_request("The chat given as the page cursor was not found."))?;
     response::ok(&page)
 }

@@ -20,10 +20,10 @@
 use http::{Method, Response};
 use lambda_http::{Body, Request};
 use shared::AppState;
-use shared::db::queries::{document, suggestion};
+use shared::db::queries::suggestion;
 use shared::http::extract::uuid_param;
 use shared::http::{
-    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, response,
+    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_unconfirmed, response,
 };
 
 /// Serves one request to `/api/suggestions`.
@@ -36,20 +36,23 @@ pub async fn handle(request: Request, state: AppState) -> ApiResult<Response<Bod
 
 async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     let document_id = uuid_param(request, "documentId")?;
-    let (caller, mut conn) = connect_as_caller(request, state, Surface::Suggestions).await?;
+    // One round trip: the caller, the document's owner and its suggestions.
+    let (caller, mut conn) = connect_unconfirmed(request, state, Surface::Suggestions).await?;
+    let found = suggestion::for_caller(&mut conn, caller.user_id(), document_id)
+        .await
+        .context("load the document's suggestions")?;
+    let caller = caller.confirm(found.caller_found)?;
     let forbidden = || ApiError::new(ErrorType::Forbidden, Surface::Api);
     // The owner of a document is the owner of its first version, as the
     // document route decides it.
-    if document::owner(&mut conn, document_id)
-        .await
-        .context("load the document's owner")?
+    if found
+        .answer
+        .owner
         .is_some_and(|owner| owner != caller.user_id)
     {
         return Err(forbidden());
     }
-    let suggestions = suggestion::get_by_document_id(&mut conn, document_id)
-        .await
-        .context("load the document's suggestions")?;
+    let suggestions = found.answer.suggestions;
     // Upstream's own check. Suggestions carry the id of whoever asked for
     // them, who need not be the document's owner.
     if suggestions

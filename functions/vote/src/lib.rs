@@ -29,7 +29,8 @@ use shared::db::queries::chat;
 use shared::db::queries::vote::{self, VoteType};
 use shared::http::extract::{json_body, parse_uuid, uuid_param};
 use shared::http::{
-    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, response,
+    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, connect_unconfirmed,
+    response,
 };
 use uuid::Uuid;
 
@@ -51,18 +52,19 @@ pub async fn handle(request: Request, state: AppState) -> ApiResult<Response<Bod
 
 async fn list(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     let chat_id = uuid_param(request, "chatId")?;
-    let (caller, mut conn) = connect_as_caller(request, state, Surface::Vote).await?;
-    let chat = chat::get_by_id(&mut conn, chat_id)
-        .await
-        .context("load the chat")?
-        .ok_or_else(|| ApiError::new(ErrorType::NotFound, Surface::Chat))?;
-    if chat.user_id != caller.user_id {
-        return Err(ApiError::new(ErrorType::Forbidden, Surface::Vote));
-    }
-    let votes = vote::get_by_chat_id(&mut conn, chat_id)
+    // One round trip: the caller, the chat's owner and its votes.
+    let (caller, mut conn) = connect_unconfirmed(request, state, Surface::Vote).await?;
+    let found = vote::for_caller(&mut conn, caller.user_id(), chat_id)
         .await
         .context("load the chat's votes")?;
-    response::ok(&votes)
+    let caller = caller.confirm(found.caller_found)?;
+    let chat = found
+        .answer
+        .ok_or_else(|| ApiError::new(ErrorType::NotFound, Surface::Chat))?;
+    if chat.owner != caller.user_id {
+        return Err(ApiError::new(ErrorType::Forbidden, Surface::Vote));
+    }
+    response::ok(&chat.votes)
 }
 
 async fn record_vote(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {

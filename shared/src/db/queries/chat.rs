@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::caller::{ForCaller, caller_anchor};
 use crate::db::models::{self, Chat};
 
 /// Upstream's `saveChat`.
@@ -114,6 +115,17 @@ pub async fn page_by_user_id<'e>(
     limit: u32,
     cursor: Cursor,
 ) -> sqlx::Result<Option<ChatPage>> {
+    Ok(page_for_caller(db, user_id, limit, cursor).await?.answer)
+}
+
+/// [`page_by_user_id`], for the user as the caller: the same statement
+/// also says whether they exist ([`super::caller`]).
+pub async fn page_for_caller<'e>(
+    db: impl PgExecutor<'e>,
+    user_id: Uuid,
+    limit: u32,
+    cursor: Cursor,
+) -> sqlx::Result<ForCaller<Option<ChatPage>>> {
     let (statement, cursor_id) = match cursor {
         Cursor::Newest => (PAGE_NEWEST, None),
         Cursor::StartingAfter(id) => (PAGE_NEWER_THAN, Some(id)),
@@ -126,26 +138,42 @@ pub async fn page_by_user_id<'e>(
         .fetch_all(db)
         .await?;
 
+    let caller_found = rows.first().is_some_and(|row| row.caller_found);
     if rows.first().is_some_and(|row| !row.cursor_found) {
-        return Ok(None);
+        return Ok(ForCaller {
+            caller_found,
+            answer: None,
+        });
     }
     let mut chats: Vec<Chat> = rows.into_iter().filter_map(PageRow::into_chat).collect();
     let has_more = chats.len() > limit as usize;
     chats.truncate(limit as usize);
-    Ok(Some(ChatPage { chats, has_more }))
+    Ok(ForCaller {
+        caller_found,
+        answer: Some(ChatPage { chats, has_more }),
+    })
 }
 
 // The page queries. $1: user, $2: limit + 1 (one more tells whether there
-// is more), $3: cursor chat. With a cursor, `cursor_row` is always one row
+// is more), $3: cursor chat. Each starts from the caller's anchor (one row,
+// `caller_found`), and with a cursor `cursor_row` is always one row too
 // (NULLs when the cursor is not the user's chat), so the result tells "no
-// such cursor" (one row, cursor_found false) from "empty page" in one round
-// trip. All three walk the ("userId", "createdAt" DESC, id DESC) index.
-const PAGE_NEWEST: &str = r#"
-    SELECT id, "createdAt", title, "userId", visibility, TRUE AS cursor_found
-    FROM "Chat"
-    WHERE "userId" = $1 AND $3::uuid IS NULL
-    ORDER BY "createdAt" DESC, id DESC
-    LIMIT $2"#;
+// such caller", "no such cursor" and "empty page" apart in one round trip.
+// All three walk the ("userId", "createdAt" DESC, id DESC) index.
+const PAGE_NEWEST: &str = concat!(
+    r#"
+    SELECT ch.id, ch."createdAt", ch.title, ch."userId", ch.visibility,
+           TRUE AS cursor_found, caller.found AS caller_found
+    FROM "#,
+    caller_anchor!(),
+    r#"
+    LEFT JOIN LATERAL (
+        SELECT * FROM "Chat" ch
+        WHERE ch."userId" = $1 AND $3::uuid IS NULL
+        ORDER BY ch."createdAt" DESC, ch.id DESC
+        LIMIT $2
+    ) ch ON caller.found"#
+);
 
 /// The page query with a cursor: `$op` compares each chat with the cursor
 /// chat (`>` newer, `<` older).
@@ -154,12 +182,14 @@ macro_rules! page_from_cursor {
         concat!(
             r#"
     WITH cursor_row AS (
-        SELECT c."createdAt", c.id
-        FROM (SELECT 1) AS one
+        SELECT c."createdAt", c.id, caller.found
+        FROM "#,
+            caller_anchor!(),
+            r#"
         LEFT JOIN "Chat" c ON c.id = $3 AND c."userId" = $1
     )
     SELECT ch.id, ch."createdAt", ch.title, ch."userId", ch.visibility,
-           cursor_row.id IS NOT NULL AS cursor_found
+           cursor_row.id IS NOT NULL AS cursor_found, cursor_row.found AS caller_found
     FROM cursor_row
     LEFT JOIN LATERAL (
         SELECT * FROM "Chat" ch
@@ -189,6 +219,8 @@ struct PageRow {
     visibility: Option<String>,
     #[sqlx(rename = "cursor_found")]
     cursor_found: bool,
+    #[sqlx(rename = "caller_found")]
+    caller_found: bool,
 }
 
 impl PageRow {

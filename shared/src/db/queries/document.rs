@@ -2,8 +2,10 @@
 
 use chrono::NaiveDateTime;
 use sqlx::PgExecutor;
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
+use super::caller::{ForCaller, caller_anchor, caller_found, rows_with};
 use crate::db::models::{self, Document};
 
 /// Upstream's `saveDocument`: a new version of document `id`.
@@ -57,6 +59,32 @@ pub async fn get_versions<'e>(db: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result
     .bind(id)
     .fetch_all(db)
     .await
+}
+
+/// [`get_versions`] in the statement that also says whether `caller`
+/// exists ([`super::caller`]).
+pub async fn versions_for_caller<'e>(
+    db: impl PgExecutor<'e>,
+    caller: Uuid,
+    id: Uuid,
+) -> sqlx::Result<ForCaller<Vec<Document>>> {
+    let rows: Vec<PgRow> = sqlx::query(concat!(
+        r#"SELECT caller.found AS caller_found,
+                  d.id, d."createdAt", d.title, d.content, d.text, d."userId"
+           FROM "#,
+        caller_anchor!(),
+        r#"
+           LEFT JOIN "Document" d ON d.id = $2
+           ORDER BY d."createdAt" ASC"#
+    ))
+    .bind(caller)
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    Ok(ForCaller {
+        caller_found: caller_found(&rows)?,
+        answer: rows_with(&rows, "id")?,
+    })
 }
 
 /// Upstream's `getDocumentById`: the latest version.

@@ -13,9 +13,13 @@
 //!   transaction to different server connections.
 //! - **Runtime-checked queries** (`query_as` with `FromRow`), so that builds
 //!   need no database; every query has a test against a real server.
+//! - **The caller is confirmed in the same statement.** A read route's
+//!   statement also looks for its caller's `"User"` row ([`caller`]):
+//!   one round trip, not two.
 //! - **Timestamps come from [`crate::db::models::now`]**: UTC, to the
 //!   millisecond, as upstream stores them.
 
+pub mod caller;
 pub mod chat;
 pub mod document;
 pub mod message;

@@ -1,9 +1,55 @@
 //! `"Suggestion"`: edits proposed for a version of a document.
 
 use sqlx::PgExecutor;
+use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
+use super::caller::{ForCaller, caller_anchor, caller_found, first_uuid, rows_with};
 use crate::db::models::Suggestion;
+
+/// A document's owner and its suggestions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentSuggestions {
+    /// The owner of its first version; `None`: no such document.
+    pub owner: Option<Uuid>,
+    /// Its suggestions, oldest first.
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// A document's owner (as `document::owner`) and its suggestions (as
+/// [`get_by_document_id`]), in the statement that also says whether
+/// `caller` exists ([`super::caller`]).
+pub async fn for_caller<'e>(
+    db: impl PgExecutor<'e>,
+    caller: Uuid,
+    document_id: Uuid,
+) -> sqlx::Result<ForCaller<DocumentSuggestions>> {
+    let rows: Vec<PgRow> = sqlx::query(concat!(
+        r#"SELECT caller.found AS caller_found, owner.id AS owner,
+                  s.id, s."documentId", s."documentCreatedAt", s."originalText",
+                  s."suggestedText", s.description, s."isResolved", s."userId", s."createdAt"
+           FROM "#,
+        caller_anchor!(),
+        r#"
+           LEFT JOIN LATERAL (
+               SELECT "userId" AS id FROM "Document" WHERE id = $2
+               ORDER BY "createdAt" ASC LIMIT 1
+           ) owner ON TRUE
+           LEFT JOIN "Suggestion" s ON s."documentId" = $2
+           ORDER BY s."createdAt" ASC, s.id ASC"#
+    ))
+    .bind(caller)
+    .bind(document_id)
+    .fetch_all(db)
+    .await?;
+    Ok(ForCaller {
+        caller_found: caller_found(&rows)?,
+        answer: DocumentSuggestions {
+            owner: first_uuid(&rows, "owner")?,
+            suggestions: rows_with(&rows, "id")?,
+        },
+    })
+}
 
 /// Upstream's `saveSuggestions`: all of them in one statement.
 pub async fn save_all<'e>(
