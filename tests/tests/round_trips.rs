@@ -169,3 +169,74 @@ async fn a_warm_read_is_one_round_trip_on_every_read_route() {
         assert_eq!(round_trips, 1, "{route}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_write_is_at_most_two_round_trips() {
+    let wire = Wire::start().await;
+    let vote_app = wire.app("vote");
+    let ada: TestUser = vote_app.user("ada@example.com", UserType::Regular).await;
+    let (chat_id, answer) = a_chat_with_an_answer(&vote_app, ada.id).await;
+    let doc = Uuid::new_v4().to_string();
+    let with_token = |request: ApiRequest| request.bearer(&ada.token).build(Shape::HttpV2);
+
+    let vote = wire
+        .warm_round_trips(
+            &vote_app,
+            vote::handle,
+            || {
+                with_token(ApiRequest::new("PATCH", "/api/vote").json(&json!({
+                    "chatId": chat_id, "messageId": answer, "type": "up"
+                })))
+            },
+            200,
+        )
+        .await;
+    let document_app = wire.app("document");
+    let save = wire
+        .warm_round_trips(
+            &document_app,
+            ::document::handle,
+            || {
+                with_token(
+                    ApiRequest::new("POST", "/api/document")
+                        .query("id", &doc)
+                        .json(&json!({"title": "Notes", "content": "Gears.", "kind": "text"})),
+                )
+            },
+            200,
+        )
+        .await;
+    let delete_versions = wire
+        .warm_round_trips(
+            &document_app,
+            ::document::handle,
+            || {
+                with_token(
+                    ApiRequest::delete("/api/document")
+                        .query("id", &doc)
+                        .query("timestamp", "2999-01-01T00:00:00.000Z"),
+                )
+            },
+            200,
+        )
+        .await;
+    let history_app = wire.app("history");
+    let delete_history = wire
+        .warm_round_trips(
+            &history_app,
+            history::handle,
+            || with_token(ApiRequest::delete("/api/history")),
+            200,
+        )
+        .await;
+    let counted = [
+        ("PATCH /api/vote", vote),
+        ("POST /api/document", save),
+        ("DELETE /api/document", delete_versions),
+        ("DELETE /api/history", delete_history),
+    ];
+    eprintln!("warm round trips: {counted:?}");
+    for (route, round_trips) in counted {
+        assert!(round_trips <= 2, "{route}: {round_trips}");
+    }
+}

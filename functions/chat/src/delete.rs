@@ -8,18 +8,20 @@ use lambda_http::Request;
 use shared::AppState;
 use shared::db::queries::chat;
 use shared::http::extract::uuid_param;
-use shared::http::{ApiError, ApiResult, DbContext, Surface, connect_as_caller};
+use shared::http::{ApiError, ApiResult, DbContext, Surface, connect_unconfirmed};
 
 use crate::{ChatBody, forbidden, ui_stream};
 
 /// Serves `DELETE /api/chat`.
 pub async fn delete(request: &Request, state: &AppState) -> ApiResult<Response<ChatBody>> {
     let id = uuid_param(request, "id")?;
-    let (caller, mut conn) = connect_as_caller(request, state, Surface::Chat).await?;
-    let owned = chat::get_by_id(&mut conn, id)
+    // Two round trips: the caller and the chat's owner, then the deletion.
+    let (caller, mut conn) = connect_unconfirmed(request, state, Surface::Chat).await?;
+    let found = chat::owner_for_caller(&mut conn, caller.user_id(), id)
         .await
-        .context("load the chat")?
-        .is_some_and(|c| c.user_id == caller.user_id);
+        .context("load the chat")?;
+    let caller = caller.confirm(found.caller_found)?;
+    let owned = found.answer == Some(caller.user_id);
     if !owned {
         return Err(forbidden());
     }

@@ -39,8 +39,7 @@ use shared::db::models;
 use shared::db::queries::document;
 use shared::http::extract::{json_body, parse_uuid, query_param, uuid_param};
 use shared::http::{
-    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, connect_unconfirmed,
-    response,
+    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_unconfirmed, response,
 };
 
 /// The largest POST body accepted. Documents are whole essays, programs or
@@ -82,12 +81,13 @@ async fn versions(request: &Request, state: &AppState) -> ApiResult<Response<Bod
 async fn save(request: &Request, state: &AppState) -> ApiResult<Response<Body>> {
     let id = uuid_param(request, "id")?;
     let body = document_body(request)?;
-    let (caller, mut conn) = connect_as_caller(request, state, Surface::Document).await?;
-    if document::owner(&mut conn, id)
+    // Two round trips: the caller and the owner, then the save.
+    let (caller, mut conn) = connect_unconfirmed(request, state, Surface::Document).await?;
+    let found = document::owner_for_caller(&mut conn, caller.user_id(), id)
         .await
-        .context("load the document's owner")?
-        .is_some_and(|owner| owner != caller.user_id)
-    {
+        .context("load the document's owner")?;
+    let caller = caller.confirm(found.caller_found)?;
+    if found.answer.is_some_and(|owner| owner != caller.user_id) {
         return Err(forbidden());
     }
     // A save that lost a race for its millisecond stamp saves again, one
@@ -121,12 +121,13 @@ async fn delete_after(request: &Request, state: &AppState) -> ApiResult<Response
             "Parameter timestamp must be an RFC 3339 date-time, such as 2025-01-31T12:00:00.000Z.",
         )
     })?;
-    let (caller, mut conn) = connect_as_caller(request, state, Surface::Document).await?;
-    let owner = document::owner(&mut conn, id)
+    // Two round trips: the caller and the owner, then the deletion.
+    let (caller, mut conn) = connect_unconfirmed(request, state, Surface::Document).await?;
+    let found = document::owner_for_caller(&mut conn, caller.user_id(), id)
         .await
-        .context("load the document's owner")?
-        .ok_or_else(not_found)?;
-    if owner != caller.user_id {
+        .context("load the document's owner")?;
+    let caller = caller.confirm(found.caller_found)?;
+    if found.answer.ok_or_else(not_found)? != caller.user_id {
         return Err(forbidden());
     }
     let deleted = document::delete_after(&mut conn, id, timestamp)

@@ -29,8 +29,7 @@ use shared::db::queries::chat;
 use shared::db::queries::vote::{self, VoteType};
 use shared::http::extract::{json_body, parse_uuid, uuid_param};
 use shared::http::{
-    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller, connect_unconfirmed,
-    response,
+    ApiError, ApiResult, DbContext, ErrorType, Surface, connect_unconfirmed, response,
 };
 use uuid::Uuid;
 
@@ -73,13 +72,14 @@ async fn record_vote(request: &Request, state: &AppState) -> ApiResult<Response<
         message_id,
         vote,
     } = vote_request(request)?;
-    let (caller, mut conn) = connect_as_caller(request, state, Surface::Vote).await?;
+    // Two round trips: the caller and the chat's owner, then the vote.
+    let (caller, mut conn) = connect_unconfirmed(request, state, Surface::Vote).await?;
     let not_found = || ApiError::new(ErrorType::NotFound, Surface::Vote);
-    let chat = chat::get_by_id(&mut conn, chat_id)
+    let found = chat::owner_for_caller(&mut conn, caller.user_id(), chat_id)
         .await
-        .context("load the chat")?
-        .ok_or_else(not_found)?;
-    if chat.user_id != caller.user_id {
+        .context("load the chat")?;
+    let caller = caller.confirm(found.caller_found)?;
+    if found.answer.ok_or_else(not_found)? != caller.user_id {
         return Err(ApiError::new(ErrorType::Forbidden, Surface::Vote));
     }
     // The chat's owner could otherwise file a vote on any message (someone

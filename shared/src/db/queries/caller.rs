@@ -32,6 +32,27 @@ pub struct ForCaller<T> {
     pub answer: T,
 }
 
+/// Runs `statement`, which selects `caller_found` and `owner` (a `uuid`,
+/// NULL when there is no such thing) from the anchor, with `$1` the caller
+/// and `$2` the thing's id. The owner check before a write, with the
+/// caller's, in one round trip.
+pub(crate) async fn owner_for_caller<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    statement: &'static str,
+    caller: uuid::Uuid,
+    id: uuid::Uuid,
+) -> sqlx::Result<ForCaller<Option<uuid::Uuid>>> {
+    let (caller_found, answer) = sqlx::query_as(statement)
+        .bind(caller)
+        .bind(id)
+        .fetch_one(db)
+        .await?;
+    Ok(ForCaller {
+        caller_found,
+        answer,
+    })
+}
+
 /// Whether the caller was found: every row says so (`caller_found`).
 pub(crate) fn caller_found(rows: &[PgRow]) -> sqlx::Result<bool> {
     match rows.first() {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::caller::{ForCaller, caller_anchor};
+use super::caller::{self, ForCaller, caller_anchor};
 use crate::db::models::{self, Chat};
 
 /// Upstream's `saveChat`.
@@ -28,6 +28,22 @@ pub async fn save<'e>(
     .bind(visibility)
     .fetch_one(db)
     .await
+}
+
+/// Who owns chat `id` (`None`: no such chat), in the statement that also
+/// says whether `caller` exists ([`super::caller`]).
+pub async fn owner_for_caller<'e>(
+    db: impl PgExecutor<'e>,
+    caller: Uuid,
+    id: Uuid,
+) -> sqlx::Result<ForCaller<Option<Uuid>>> {
+    let statement = concat!(
+        r#"SELECT caller.found AS caller_found,
+                  (SELECT "userId" FROM "Chat" WHERE id = $2) AS owner
+           FROM "#,
+        caller_anchor!()
+    );
+    caller::owner_for_caller(db, statement, caller, id).await
 }
 
 /// Upstream's `getChatById`.

@@ -5,7 +5,7 @@ use sqlx::PgExecutor;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use super::caller::{ForCaller, caller_anchor, caller_found, rows_with};
+use super::caller::{self, ForCaller, caller_anchor, caller_found, rows_with};
 use crate::db::models::{self, Document};
 
 /// Upstream's `saveDocument`: a new version of document `id`.
@@ -85,6 +85,23 @@ pub async fn versions_for_caller<'e>(
         caller_found: caller_found(&rows)?,
         answer: rows_with(&rows, "id")?,
     })
+}
+
+/// [`owner`], in the statement that also says whether `caller` exists
+/// ([`super::caller`]).
+pub async fn owner_for_caller<'e>(
+    db: impl PgExecutor<'e>,
+    caller: Uuid,
+    id: Uuid,
+) -> sqlx::Result<ForCaller<Option<Uuid>>> {
+    let statement = concat!(
+        r#"SELECT caller.found AS caller_found,
+                  (SELECT "userId" FROM "Document" WHERE id = $2
+                   ORDER BY "createdAt" ASC LIMIT 1) AS owner
+           FROM "#,
+        caller_anchor!()
+    );
+    caller::owner_for_caller(db, statement, caller, id).await
 }
 
 /// Upstream's `getDocumentById`: the latest version.
