@@ -9,7 +9,9 @@
 //! (the connection opened, its statements prepared), then counted.
 
 use std::future::Future;
+use std::time::Duration;
 
+use integration_tests::fault_kit::{StreamReader, chat_body, chat_post, chat_raw, offline_chat};
 use integration_tests::proxy::Proxy;
 use integration_tests::{
     ApiRequest, Shape, TEST_AUTH_SECRET, TestApp, TestDb, TestResponse, TestUser,
@@ -239,4 +241,36 @@ async fn a_warm_write_is_at_most_two_round_trips() {
     for (route, round_trips) in counted {
         assert!(round_trips <= 2, "{route}: {round_trips}");
     }
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_chat_turn_makes_few_round_trips_before_its_first_byte_and_one_to_save() {
+    let wire = Wire::start().await;
+    let app = wire.app("chat");
+    let ada: TestUser = app.user("ada@example.com", UserType::Regular).await;
+    // Words 100 ms apart: the head comes well before the reply is saved.
+    let chat = offline_chat(100, &[]);
+    let chat_id = Uuid::new_v4();
+    let mut counts = Vec::new();
+    for turn in 0..2 {
+        let body = chat_body(chat_id, Uuid::new_v4(), "Hello there", "private");
+        let before = wire.proxy.round_trips();
+        let head = chat_raw(&app, &chat, chat_post(&ada.token, &body)).await;
+        let to_first_byte = wire.proxy.round_trips() - before;
+        let mut reader = StreamReader::new(head);
+        assert_eq!(reader.status, 200, "{}", reader.text);
+        assert!(
+            reader.to_end(Duration::from_secs(20)).await,
+            "{}",
+            reader.text
+        );
+        assert_eq!(app.checked_out_after_settling().await, 0);
+        let to_save = wire.proxy.round_trips() - before - to_first_byte;
+        if turn > 0 {
+            counts.push((to_first_byte, to_save));
+        }
+    }
+    eprintln!("warm chat turn (to the first byte, to save): {counts:?}");
+    let (to_first_byte, to_save) = counts[0];
+    assert_eq!(to_first_byte, 2, "to the first byte");
+    assert_eq!(to_save, 1, "to save the reply");
 }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use shared::AppState;
 use shared::db::models;
+use shared::db::queries::message;
 use shared::db::queries::message::NewMessage;
-use shared::db::queries::{chat as chats, message};
 use shared::http::{ApiResult, DbContext};
 use shared::runtime::StreamEnd;
 
@@ -26,19 +26,14 @@ pub(crate) async fn reply(
         let produced = lock(&produced);
         (produced.text.clone(), produced.title.clone())
     };
-    let mut conn = state.connection().await?;
-    if !text.is_empty() {
-        message::save_all(
-            &mut conn,
-            &[assistant_message(&turn, &text, new_title.as_deref())],
-        )
-        .await
-        .context("save the reply")?;
-    }
-    if let Some(new_title) = new_title.filter(|t| *t != turn.title) {
-        chats::update_title(&mut conn, turn.chat_id, &new_title)
+    let reply = (!text.is_empty()).then(|| assistant_message(&turn, &text, new_title.as_deref()));
+    let changed_title = new_title.as_deref().filter(|t| *t != turn.title);
+    if reply.is_some() || changed_title.is_some() {
+        // One round trip, even on a connection found dead (`queries::message`).
+        let mut conn = state.connection().await?;
+        message::save_reply(&mut conn, reply.as_ref(), turn.chat_id, changed_title)
             .await
-            .context("save the chat's title")?;
+            .context("save the reply")?;
     }
     tracing::info!(?end, chars = text.len(), "reply saved");
     Ok(())

@@ -5,10 +5,12 @@
 //!
 //! 1. Validate the body ([`ChatRequest`]), then identify the caller, which
 //!    hands over the invocation's one connection.
-//! 2. On that connection, in one transaction: the daily limit, the chat
-//!    (created, with a title from the message's first words, if new; the
-//!    caller's, or 403), the user's message, the stream's id. Commit, and
-//!    give the connection back: none is held while the model writes.
+//! 2. On that connection, in two round trips (`queries::turn`): one read
+//!    for the checks (the caller, the daily limit, the chat's owner and
+//!    its messages), one write for the chat (created, with a title from the
+//!    message's first words, if new; the caller's, or 403), the user's
+//!    message and the stream's id. Then give the connection back: none is
+//!    held while the model writes.
 //! 3. Ask the model to start ([`prompt`] builds what it is asked). If it
 //!    cannot, the answer is 503 `offline:chat`, as upstream's.
 //! 4. Answer the stream's head and hand its body to a task that forwards
@@ -27,14 +29,14 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use http::Response;
 use lambda_http::{Request, RequestExt};
-use serde_json::json;
 use shared::AppState;
 use shared::db::Conn;
 use shared::db::models;
-use shared::db::queries::message::NewMessage;
-use shared::db::queries::{chat as chats, message, stream};
+use shared::db::queries::turn::{self as turns, NewTurn};
 use shared::http::identity::{Identity, UserType};
-use shared::http::{ApiError, ApiResult, DbContext, ErrorType, Surface, connect_as_caller};
+use shared::http::{
+    ApiError, ApiResult, DbContext, ErrorType, Surface, Unconfirmed, connect_unconfirmed,
+};
 use shared::runtime::StreamGuard;
 use shared::runtime::deadline;
 use tokio::sync::mpsc;
@@ -60,9 +62,9 @@ pub async fn post(
     state: &AppState,
 ) -> ApiResult<Response<ChatBody>> {
     let body = ChatRequest::from_request(request, BODY_LIMIT)?;
-    let (caller, conn) = connect_as_caller(request, state, Surface::Chat).await?;
+    let (caller, conn) = connect_unconfirmed(request, state, Surface::Chat).await?;
     let turn = Turn::new(&body);
-    let begun = record_start(conn, daily_limit(&chat, &caller), &caller, &body, &turn).await?;
+    let (_caller, begun) = record_start(&chat, conn, caller, &body, &turn).await?;
     let reply = start_model(&chat, prompt::build(&begun.history, &body)).await?;
 
     let produced = Arc::new(Mutex::new(Produced::default()));
@@ -119,17 +121,6 @@ impl Turn {
     fn resent(&self, history: &[models::Message]) -> bool {
         history.iter().any(|m| m.id == self.user_message_id)
     }
-
-    fn user_message(&self, body: &ChatRequest) -> NewMessage {
-        NewMessage {
-            id: self.user_message_id,
-            chat_id: self.chat_id,
-            role: "user".to_owned(),
-            parts: serde_json::Value::Array(body.message.parts.clone()),
-            attachments: json!([]),
-            created_at: models::now(),
-        }
-    }
 }
 
 /// What the database held when the turn began.
@@ -148,60 +139,52 @@ fn daily_limit(chat: &Chat, caller: &Identity) -> u32 {
     }
 }
 
-/// Step 2 of the module docs, in one transaction, then gives the
-/// connection back.
+/// Step 2 of the module docs, in two statements (one read, one write:
+/// `queries::turn`), then gives the connection back.
 async fn record_start(
+    chat: &Chat,
     mut conn: Conn,
-    limit: u32,
-    caller: &Identity,
+    caller: Unconfirmed,
     body: &ChatRequest,
     turn: &Turn,
-) -> ApiResult<Begun> {
-    let mut tx = conn.begin().await.context("begin the turn")?;
+) -> ApiResult<(Identity, Begun)> {
+    let found = turns::start_for_caller(&mut conn, caller.user_id(), body.chat_id, 24)
+        .await
+        .context("load the caller's day and the chat")?;
+    let caller = caller.confirm(found.caller_found)?;
+    let start = found.answer;
     // The user's messages of the last 24 hours, this one not included yet:
     // the limit is how many a day, so the last allowed one is the limit-th.
-    let sent = message::count_by_user_id(&mut tx, caller.user_id, 24)
-        .await
-        .context("count the caller's messages of the day")?;
-    if sent >= i64::from(limit) {
+    if start.sent >= i64::from(daily_limit(chat, &caller)) {
         return Err(ApiError::new(ErrorType::RateLimit, Surface::Chat));
     }
-    let existing = chats::get_by_id(&mut tx, body.chat_id)
-        .await
-        .context("load the chat")?;
-    let (history, new_chat) = match existing {
-        Some(existing) if existing.user_id != caller.user_id => return Err(forbidden()),
-        Some(_) => (
-            message::get_by_chat_id(&mut tx, body.chat_id)
-                .await
-                .context("load the chat's messages")?,
-            false,
-        ),
-        None => {
-            chats::save(
-                &mut tx,
-                body.chat_id,
-                caller.user_id,
-                &turn.title,
-                body.visibility,
-            )
-            .await
-            .context("create the chat")?;
-            (Vec::new(), true)
-        }
-    };
-    if !turn.resent(&history) {
-        message::save_all(&mut tx, &[turn.user_message(body)])
-            .await
-            .context("save the user's message")?;
+    if start.owner.is_some_and(|owner| owner != caller.user_id) {
+        return Err(forbidden());
     }
-    stream::create(&mut tx, turn.stream_id, body.chat_id)
+    let new_chat = start.owner.is_none();
+    let parts = serde_json::Value::Array(body.message.parts.clone());
+    let new = NewTurn {
+        chat_id: body.chat_id,
+        user_id: caller.user_id,
+        new_chat: new_chat.then_some((turn.title.as_str(), body.visibility)),
+        user_message: (!turn.resent(&start.history)).then_some((turn.user_message_id, &parts)),
+        stream_id: turn.stream_id,
+        at: models::now(),
+    };
+    let recorded = turns::record_start(&mut conn, &new)
         .await
-        .context("record the stream")?;
-    tx.commit().await.context("commit the turn's start")?;
+        .context("record the turn's start")?;
+    if !recorded {
+        // Created by someone else since the read.
+        return Err(forbidden());
+    }
     // The model may take minutes: the connection goes back now, committed.
     conn.commit().await.context("end the turn's start")?;
-    Ok(Begun { history, new_chat })
+    let begun = Begun {
+        history: start.history,
+        new_chat,
+    };
+    Ok((caller, begun))
 }
 
 /// Step 3: the model's reply, once it has started.

@@ -185,7 +185,7 @@ impl Conn {
         &mut self,
         statement: Replayable,
     ) -> sqlx::Result<Vec<Either<PgQueryResult, PgRow>>> {
-        if !statement.is_read() {
+        if !statement.is_replayable() {
             self.make_sure_alive().await?;
             return self.run_to_end(statement).await;
         }

@@ -6,7 +6,8 @@
 //! path went silent (a NAT or proxy dropped the flow). Its first statement
 //! finds out, so it runs with the ping's bound, and:
 //!
-//! - a read (it changes nothing, so running it twice is harmless) runs
+//! - a statement that can run twice harmlessly (a read, or a write that
+//!   says so) runs
 //!   with the ping's bound; if the connection is gone (closed, reset, or
 //!   the server's "terminating connection" error) or does not answer
 //!   within the bound, it is run again, once, on a fresh connection;
@@ -16,7 +17,10 @@
 //!
 //! What a statement is follows its text: one that contains `INSERT`,
 //! `UPDATE` or `DELETE` (as our SQL spells them, `FOR UPDATE` included) is
-//! a write. After the first statement the connection is known to be
+//! a write, unless it carries the comment `/* replayable */`: its author
+//! vouches that running it again after it committed changes nothing (an
+//! insert of a row with its own id that does nothing if the row is there,
+//! a column set to a value). After the first statement the connection is known to be
 //! alive, and statements run unguarded.
 //!
 //! The trade: a read whose first run takes longer than the bound (2 s at
@@ -29,6 +33,9 @@ use std::time::Duration;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgStatement};
 use sqlx::{Execute, Postgres, SqlStr};
+
+/// The comment with which a write says it may run twice (module docs).
+const REPLAYABLE: &str = "/* replayable */";
 
 /// A statement taken apart so that it can be sent again.
 #[derive(Clone)]
@@ -52,11 +59,12 @@ impl Replayable {
     }
 
     /// Whether running it twice would change nothing (module docs).
-    pub(super) fn is_read(&self) -> bool {
+    pub(super) fn is_replayable(&self) -> bool {
         let sql = self.sql.as_str();
-        !["INSERT", "UPDATE", "DELETE"]
-            .iter()
-            .any(|verb| sql.contains(verb))
+        sql.contains(REPLAYABLE)
+            || !["INSERT", "UPDATE", "DELETE"]
+                .iter()
+                .any(|verb| sql.contains(verb))
     }
 }
 

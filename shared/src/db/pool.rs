@@ -130,7 +130,6 @@ impl Db {
             shutdown: tokio::sync::watch::Sender::new(false),
             warm: WarmSlot::default(),
             warm_bounds: WarmBounds {
-                check_after: config.check_after_idle,
                 idle_timeout: config.idle_timeout,
                 max_lifetime: config.max_lifetime,
             },

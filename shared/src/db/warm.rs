@@ -8,13 +8,13 @@
 //! begins with. It waits here, still checked out of sqlx's pool, and the
 //! next unit of work takes it as it is:
 //!
-//! - used less than `DB_CHECK_AFTER_IDLE_MS` ago (1 s by default): no ping;
-//!   its first statement is guarded instead ([`super::first`]): bounded,
-//!   and rerun on a fresh connection if the path turned out to be dead;
-//! - idle longer than that (a gap between invocations long enough for a
-//!   freeze): pinged first, with the ping's bound;
-//! - idle past the idle timeout, or older than the maximum lifetime:
-//!   closed, never pinged (the path may be gone).
+//! - idle for less than the idle timeout: not pinged; its first statement
+//!   is guarded instead ([`super::first`]): bounded by the ping's bound,
+//!   and rerun on a fresh connection if the connection turned out to be
+//!   dead or silent (a write is pinged first). The guard finds whatever a
+//!   ping would have, within the same bound, without the round trip;
+//! - idle past the idle timeout (the environment was frozen), or older
+//!   than the maximum lifetime: closed, never used (the path may be gone).
 //!
 //! One connection waits at most; with more invocations at once (a pool of
 //! more than one, `AWS_LAMBDA_MAX_CONCURRENCY`), the others go back to the
@@ -56,8 +56,6 @@ struct Parked {
 pub(super) struct TakenWarm {
     pub(super) conn: PoolConnection<Postgres>,
     pub(super) since: Instant,
-    /// Idle long enough to be pinged before use.
-    pub(super) needs_ping: bool,
 }
 
 impl WarmSlot {
@@ -115,11 +113,7 @@ impl Db {
             close_quietly(conn);
             return None;
         }
-        Some(TakenWarm {
-            conn,
-            since,
-            needs_ping: idle >= bounds.check_after,
-        })
+        Some(TakenWarm { conn, since })
     }
 
     /// Takes the waiting connection out to close it (shutdown, snapshot).
@@ -144,7 +138,6 @@ impl Db {
 /// The bounds the slot applies, from the pool's configuration.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct WarmBounds {
-    pub(super) check_after: Duration,
     pub(super) idle_timeout: Duration,
     pub(super) max_lifetime: Duration,
 }

@@ -25,9 +25,8 @@ use sqlx::pool::PoolConnection;
 use super::Db;
 use super::conn::{Conn, Inner, Taken};
 use super::metrics::PoolMetrics;
-use super::pool::bounded_ping;
 use super::rotation::is_login_refused;
-use super::warm::{TakenWarm, close_quietly};
+use super::warm::TakenWarm;
 
 /// How a unit of work ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,9 +185,10 @@ impl Db {
 
     /// Behind a transaction-mode pooler, a transaction (its `BEGIN` has
     /// answered: alive). Directly, the warm connection if there is one
-    /// ([`super::warm`]), pinged first only if it has been idle a while;
-    /// else one from the pool. A connection not pinged is unchecked, and
-    /// its first statement is guarded ([`super::first`]).
+    /// ([`super::warm`]), else one from the pool; either is unchecked, and
+    /// its first statement is guarded ([`super::first`]), which is the
+    /// liveness check: a ping first would cost a round trip and find
+    /// nothing the guard does not.
     async fn take(&self) -> sqlx::Result<Taken> {
         if self.behind_transaction_pooler() {
             return Ok(Taken {
@@ -197,23 +197,8 @@ impl Db {
                 since: Instant::now(),
             });
         }
-        if let Some(warm) = self.take_warm() {
-            let TakenWarm {
-                mut conn,
-                since,
-                needs_ping,
-            } = warm;
-            if !needs_ping {
-                return Ok(Taken::plain(conn, false, since));
-            }
-            match bounded_ping(&mut conn, self.return_bound()).await {
-                Ok(()) => return Ok(Taken::plain(conn, true, since)),
-                Err(error) => {
-                    PoolMetrics::inc(&self.metrics().failed_checks);
-                    tracing::debug!(%error, "the warm connection failed its ping; closed it");
-                    close_quietly(conn);
-                }
-            }
+        if let Some(TakenWarm { conn, since }) = self.take_warm() {
+            return Ok(Taken::plain(conn, false, since));
         }
         let conn = self.raw_pool().acquire().await?;
         Ok(Taken::plain(conn, false, Instant::now()))

@@ -53,6 +53,40 @@ pub async fn save_all<'e>(db: impl PgExecutor<'e>, messages: &[NewMessage]) -> s
     Ok(done.rows_affected())
 }
 
+/// The end of a turn in one statement: the assistant's message (if there
+/// is one) and the chat's new title (if there is one). It may run twice
+/// (`db::first` reruns it on a fresh connection if the first found the
+/// connection dead): the message has its own id, and a second insert of it
+/// does nothing; the title is set, not changed by.
+pub async fn save_reply<'e>(
+    db: impl PgExecutor<'e>,
+    reply: Option<&NewMessage>,
+    chat_id: Uuid,
+    title: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r#"/* replayable */
+           WITH saved AS (
+               INSERT INTO "Message_v2" (id, "chatId", role, parts, attachments, "createdAt")
+               SELECT $1, $2, $3, $4::text::json, $5::text::json, $6 WHERE $1::uuid IS NOT NULL
+               ON CONFLICT (id) DO NOTHING
+           ), titled AS (
+               UPDATE "Chat" SET title = $7 WHERE id = $2 AND $7::text IS NOT NULL
+           )
+           SELECT 1"#,
+    )
+    .bind(reply.map(|m| m.id))
+    .bind(chat_id)
+    .bind(reply.map(|m| m.role.as_str()))
+    .bind(reply.map(|m| m.parts.to_string()))
+    .bind(reply.map(|m| m.attachments.to_string()))
+    .bind(reply.map(|m| m.created_at))
+    .bind(title)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Upstream's `updateMessage`: replaces a message's parts. Returns whether
 /// a message changed.
 pub async fn update_parts<'e>(

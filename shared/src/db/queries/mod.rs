@@ -25,5 +25,6 @@ pub mod document;
 pub mod message;
 pub mod stream;
 pub mod suggestion;
+pub mod turn;
 pub mod user;
 pub mod vote;
