@@ -9,11 +9,13 @@
 //!            a connection per request
 //! anatomy    where a warm invocation's time goes; round trips on the wire
 //! node       our history function against the Node.js original (bench/node)
+//! latency    the same with 0.5 ms a round trip to the database
 //! cold       cold starts of every function
 //! streaming  the chat stream: first byte, per word, many streams at once
 //! sizes      arm64 binaries and zips, as `sam build` makes them
 //! process    function processes behind a local Lambda Runtime API
 //! wire       a TCP proxy that counts round trips
+//! delay      a TCP proxy that delays each direction
 //! stats      medians, percentiles, units
 //! report     tables, targets and checks as Markdown
 //! ```
@@ -24,7 +26,9 @@
 
 pub mod anatomy;
 pub mod cold;
+pub mod delay;
 pub mod fixtures;
+pub mod latency;
 pub mod node;
 pub mod process;
 pub mod report;

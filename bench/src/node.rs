@@ -61,17 +61,14 @@ pub struct Comparison {
     pub node: Side,
 }
 
-/// Runs the comparison.
-pub async fn run(f: &Fixture, effort: Effort) -> Result<Comparison> {
+/// Warm history invocations, one at a time, of ours and the original
+/// taking turns, both on the database at `url` (after checking that they
+/// answer alike): each side's samples and peak RSS.
+pub async fn taking_turns(f: &Fixture, url: &str, n: usize) -> Result<[(Samples, u64); 2]> {
     let event = f.history_request().event(integration_tests::Shape::HttpV2);
-    let url = f.db.url();
-    let programs = [Program::Rust("history"), Program::Node];
-    let mut sides = [Side::default(), Side::default()];
-
-    // One at a time: both processes start together and take turns.
     let mut processes = Vec::new();
-    for program in programs {
-        processes.push(FunctionProcess::spawn(program, &url, f.secret, &[]).await?);
+    for program in [Program::Rust("history"), Program::Node] {
+        processes.push(FunctionProcess::spawn(program, url, f.secret, &[]).await?);
     }
     let mut bodies = Vec::new();
     for process in &processes {
@@ -95,7 +92,8 @@ pub async fn run(f: &Fixture, effort: Effort) -> Result<Comparison> {
             process.invoke(&event).await?;
         }
     }
-    for i in 0..effort.warm {
+    let mut warm = [Samples::new(), Samples::new()];
+    for i in 0..n {
         for k in 0..2 {
             // Alternate who goes first.
             let which = (i + k) % 2;
@@ -103,14 +101,30 @@ pub async fn run(f: &Fixture, effort: Effort) -> Result<Comparison> {
             if status != 200 {
                 bail!("a warm invocation answered {status}");
             }
-            sides[which].warm.push(elapsed);
+            warm[which].push(elapsed);
         }
     }
-    for (process, side) in processes.iter().zip(sides.iter_mut()) {
-        side.peak_rss = process.peak_memory()?;
+    let mut peaks = [0u64; 2];
+    for (process, peak) in processes.iter().zip(peaks.iter_mut()) {
+        *peak = process.peak_memory()?;
     }
     for process in processes {
         process.stop().await;
+    }
+    let [ours, node] = warm;
+    Ok([(ours, peaks[0]), (node, peaks[1])])
+}
+
+/// Runs the comparison.
+pub async fn run(f: &Fixture, effort: Effort) -> Result<Comparison> {
+    let event = f.history_request().event(integration_tests::Shape::HttpV2);
+    let url = f.db.url();
+    let programs = [Program::Rust("history"), Program::Node];
+    let mut sides = [Side::default(), Side::default()];
+    let turns = taking_turns(f, &url, effort.warm).await?;
+    for (side, (warm, peak_rss)) in sides.iter_mut().zip(turns) {
+        side.warm = warm;
+        side.peak_rss = peak_rss;
     }
 
     // Sixteen at once, one side after the other (each has the machine).

@@ -62,11 +62,7 @@ impl CountingProxy {
 
     /// `database_url`, pointed at the proxy.
     pub fn url(&self, database_url: &str) -> Result<String> {
-        let mut url = url::Url::parse(database_url)?;
-        url.set_host(Some("127.0.0.1"))?;
-        url.set_port(Some(self.addr.port()))
-            .map_err(|()| anyhow::anyhow!("cannot set the port"))?;
-        Ok(url.to_string())
+        through_local_port(database_url, self.addr.port())
     }
 
     /// Round trips so far, on every connection.
@@ -78,6 +74,16 @@ impl CountingProxy {
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::Relaxed)
     }
+}
+
+/// `database_url` with its host and port replaced by a local port (a
+/// proxy's).
+pub(crate) fn through_local_port(database_url: &str, port: u16) -> Result<String> {
+    let mut url = url::Url::parse(database_url)?;
+    url.set_host(Some("127.0.0.1"))?;
+    url.set_port(Some(port))
+        .map_err(|()| anyhow::anyhow!("cannot set the port"))?;
+    Ok(url.to_string())
 }
 
 impl Drop for CountingProxy {

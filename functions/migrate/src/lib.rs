@@ -22,6 +22,7 @@ mod lock;
 pub use lock::lock_id;
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -109,14 +110,27 @@ pub async fn migrate(config: &MigrateConfig, migrator: &Migrator) -> Result<Repo
     Ok(report)
 }
 
-/// The HTTP client that answers CloudFormation (an HTTPS PUT to S3).
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    // rustls needs its crypto provider chosen once per process; ring is the
-    // one the whole workspace uses (sqlx's TLS too).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
+/// The HTTP client that answers CloudFormation (an HTTPS PUT to S3), built
+/// on first use: building it reads the system's CA certificates (some 3 ms,
+/// the larger part of this function's init), which a direct invocation
+/// never needs.
+#[derive(Debug, Default)]
+pub struct AnswerClient(OnceLock<reqwest::Client>);
+
+impl AnswerClient {
+    /// The client, built the first time.
+    pub fn get(&self) -> Result<&reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.0.get() {
+            return Ok(client);
+        }
+        // rustls needs its crypto provider chosen once per process; ring is
+        // the one the whole workspace uses (sqlx's TLS too).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(self.0.get_or_init(|| client))
+    }
 }
 
 /// Time kept, of what the invocation has left, for the answer to
@@ -131,12 +145,20 @@ const ANSWER_TIME: Duration = Duration::from_secs(15);
 /// answered even when the function is misconfigured.
 pub async fn handle_invocation(
     config: Result<&MigrateConfig, &ConfigError>,
-    client: &reqwest::Client,
+    client: &AnswerClient,
     event: Value,
     time_left: Duration,
 ) -> Result<Value, MigrateFailure> {
-    match custom_resource::parse(&event) {
-        Some(Ok(request)) => {
+    let parsed = custom_resource::parse(&event);
+    let client = match parsed {
+        None => None,
+        Some(_) => Some(client.get().map_err(|error| {
+            // Without a client CloudFormation cannot be answered at all.
+            MigrateFailure::Config(format!("could not build the HTTP client: {error}"))
+        })?),
+    };
+    match parsed.zip(client) {
+        Some((Ok(request), client)) => {
             let budget = time_left.saturating_sub(ANSWER_TIME);
             let run = async {
                 let config = config.map_err(|e| MigrateFailure::Config(e.to_string()))?;
@@ -147,7 +169,7 @@ pub async fn handle_invocation(
             let response = custom_resource::handle(&request, run, budget, client).await;
             serde_json::to_value(response).map_err(|e| MigrateFailure::Config(e.to_string()))
         }
-        Some(Err(error)) => {
+        Some((Err(error), client)) => {
             custom_resource::answer_malformed(&event, &error, client).await;
             Err(MigrateFailure::Config(format!(
                 "malformed custom resource request: {error}"

@@ -22,13 +22,7 @@ async fn main() -> ExitCode {
     // As every function: SIGTERM closes connections (here, the migration's
     // own, with the process) and exits cleanly.
     shared::runtime::register_shutdown_hook().await;
-    let client = match migrate::http_client() {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(%error, "could not build the HTTP client");
-            return ExitCode::FAILURE;
-        }
-    };
+    let client = migrate::AnswerClient::default();
     let result = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         // No deadline (a local emulator's): no time to migrate in, as
         // Lambda would have ended the invocation.

@@ -129,18 +129,23 @@ pub fn init_tracing() {
 
 /// Steps 2 to 4 of the module docs: configuration, pool, shutdown hook.
 pub async fn start(function: &'static str) -> Result<AppState, Error> {
-    let config = Config::from_env(function).inspect_err(|error| {
-        tracing::error!(%error, "invalid configuration");
-    })?;
-    let db = db::global::init(&config.db)?.clone();
-    if config.auth.secret.is_none() {
-        tracing::warn!(
-            "AUTH_SECRET is not set: bearer tokens are refused, and only API Gateway \
-             authorizer claims identify callers"
-        );
-    }
-    register_shutdown_hook().await;
-    Ok(AppState::new(db, config))
+    // The hook's registration is a round trip to the Runtime API: it is
+    // polled first, so that its request is on its way while the
+    // configuration is read and the pool built.
+    let ((), state) = tokio::join!(register_shutdown_hook(), async {
+        let config = Config::from_env(function).inspect_err(|error| {
+            tracing::error!(%error, "invalid configuration");
+        })?;
+        let db = db::global::init(&config.db)?.clone();
+        if config.auth.secret.is_none() {
+            tracing::warn!(
+                "AUTH_SECRET is not set: bearer tokens are refused, and only API \
+                 Gateway authorizer claims identify callers"
+            );
+        }
+        Ok::<_, Error>(AppState::new(db, config))
+    });
+    state
 }
 
 fn require_lambda_environment(function: &str) -> Result<(), Error> {
