@@ -49,12 +49,12 @@ const ABANDON_WINDOW: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<HookState>,
 }
 
 /// State shared between the handle and the pool's hooks.
 #[derive(Debug)]
-pub(super) struct Shared {
+pub(super) struct HookState {
     pub(super) metrics: PoolMetrics,
     /// Invocations (handlers or open streams) running right now; a leak
     /// check is only meaningful when none are.
@@ -85,7 +85,7 @@ pub(super) struct Shared {
     pub(super) warm_bounds: WarmBounds,
 }
 
-impl Shared {
+impl HookState {
     fn now_ms(&self) -> u64 {
         // Offset by one so that 0 keeps meaning "never".
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
@@ -115,7 +115,7 @@ impl Db {
     /// pool. Outside `shared`, only tests call this, with their own config.
     pub fn connect_lazy(config: &DbConfig) -> Db {
         let bounds = AcquireBounds::for_config(config);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(HookState {
             metrics: PoolMetrics::default(),
             in_flight: AtomicUsize::new(0),
             returning: AtomicUsize::new(0),
@@ -318,7 +318,7 @@ fn pool_options(config: &DbConfig) -> PgPoolOptions {
 /// them after a cancelled handler (module docs).
 fn with_hooks(
     options: PgPoolOptions,
-    shared: &Arc<Shared>,
+    shared: &Arc<HookState>,
     bounds: AcquireBounds,
 ) -> PgPoolOptions {
     let on_connect = shared.clone();
@@ -378,7 +378,7 @@ async fn check_before_acquire(
     conn: &mut PgConnection,
     meta: PoolConnectionMetadata,
     bounds: AcquireBounds,
-    shared: &Shared,
+    shared: &HookState,
 ) -> Result<bool, sqlx::Error> {
     let AcquireBounds {
         idle_timeout,

@@ -32,7 +32,7 @@ use sqlx::pool::PoolConnection;
 
 use super::Db;
 use super::metrics::PoolMetrics;
-use super::pool::Shared;
+use super::pool::HookState;
 
 /// The slot, in the pool's shared state.
 #[derive(Debug, Default)]
@@ -145,7 +145,7 @@ pub(super) struct WarmBounds {
 /// Closes the warm connection whenever it has been idle for the idle
 /// timeout; ends with the pool. Timers do not run while the environment is
 /// frozen: [`Db::take_warm`] checks the same bound on the way out.
-async fn reap(shared: Weak<Shared>) {
+async fn reap(shared: Weak<HookState>) {
     loop {
         let wait = {
             let Some(shared) = shared.upgrade() else {
