@@ -63,6 +63,13 @@ fn assert_all_nodelay(process: &Captured, api: std::net::SocketAddr) {
         process.logs()
     );
     for fd in &sockets {
+        // A connection that has just been established may not have had
+        // the option set yet: the client sets it once its task sees the
+        // connect complete. One that never gets it is the failure.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !sockopt::tcp_nodelay(fd).expect("getsockopt") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert!(
             sockopt::tcp_nodelay(fd).expect("getsockopt"),
             "a connection to the Runtime API with Nagle's algorithm on"
