@@ -6,6 +6,24 @@ use uuid::Uuid;
 
 use crate::db::models::{self, Message};
 
+/// The count of user `$user`'s messages (theirs as the chats' owner) sent
+/// since `$since`, as an SQL expression: the daily limit's measure, here
+/// and in the chat turn's one read (`super::turn`).
+macro_rules! user_messages_since {
+    ($user:literal, $since:literal) => {
+        concat!(
+            r#"(SELECT count(m.id)
+               FROM "Message_v2" m JOIN "Chat" c ON m."chatId" = c.id
+               WHERE c."userId" = "#,
+            $user,
+            r#" AND m."createdAt" >= "#,
+            $since,
+            r#" AND m.role = 'user')"#
+        )
+    };
+}
+pub(crate) use user_messages_since;
+
 /// A message to save (upstream's `DBMessage` as `saveMessages` takes it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
@@ -161,13 +179,9 @@ pub async fn count_by_user_id<'e>(
     hours: u32,
 ) -> sqlx::Result<i64> {
     let since = models::now() - Duration::hours(i64::from(hours));
-    sqlx::query_scalar(
-        r#"SELECT count(m.id)
-           FROM "Message_v2" m JOIN "Chat" c ON m."chatId" = c.id
-           WHERE c."userId" = $1 AND m."createdAt" >= $2 AND m.role = 'user'"#,
-    )
-    .bind(user_id)
-    .bind(since)
-    .fetch_one(db)
-    .await
+    sqlx::query_scalar(concat!("SELECT ", user_messages_since!("$1", "$2")))
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(db)
+        .await
 }

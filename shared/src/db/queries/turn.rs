@@ -21,6 +21,7 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::caller::{ForCaller, caller_anchor, caller_found, first_uuid, rows_with};
+use super::message::user_messages_since;
 use crate::db::models::{self, Message};
 
 /// What a turn's checks need, read in one statement.
@@ -44,10 +45,9 @@ pub async fn start_for_caller<'e>(
 ) -> sqlx::Result<ForCaller<TurnStart>> {
     let since = models::now() - Duration::hours(i64::from(hours));
     let rows: Vec<PgRow> = sqlx::query(concat!(
-        r#"SELECT caller.found AS caller_found,
-                  (SELECT count(m.id)
-                   FROM "Message_v2" m JOIN "Chat" c ON m."chatId" = c.id
-                   WHERE c."userId" = $1 AND m."createdAt" >= $3 AND m.role = 'user') AS sent,
+        "SELECT caller.found AS caller_found, ",
+        user_messages_since!("$1", "$3"),
+        r#" AS sent,
                   (SELECT "userId" FROM "Chat" WHERE id = $2) AS owner,
                   h.id, h."chatId", h.role, h.parts, h.attachments, h."createdAt"
            FROM "#,
