@@ -149,16 +149,17 @@ pub async fn handle_invocation(
     event: Value,
     time_left: Duration,
 ) -> Result<Value, MigrateFailure> {
-    let parsed = custom_resource::parse(&event);
-    let client = match parsed {
-        None => None,
-        Some(_) => Some(client.get().map_err(|error| {
-            // Without a client CloudFormation cannot be answered at all.
-            MigrateFailure::Config(format!("could not build the HTTP client: {error}"))
-        })?),
+    let Some(parsed) = custom_resource::parse(&event) else {
+        let config = config.map_err(|e| MigrateFailure::Config(e.to_string()))?;
+        let report = migrate(config, &MIGRATOR).await?;
+        return serde_json::to_value(report).map_err(|e| MigrateFailure::Config(e.to_string()));
     };
-    match parsed.zip(client) {
-        Some((Ok(request), client)) => {
+    // Without a client CloudFormation cannot be answered at all.
+    let client = client.get().map_err(|error| {
+        MigrateFailure::Config(format!("could not build the HTTP client: {error}"))
+    })?;
+    match parsed {
+        Ok(request) => {
             let budget = time_left.saturating_sub(ANSWER_TIME);
             let run = async {
                 let config = config.map_err(|e| MigrateFailure::Config(e.to_string()))?;
@@ -169,16 +170,11 @@ pub async fn handle_invocation(
             let response = custom_resource::handle(&request, run, budget, client).await;
             serde_json::to_value(response).map_err(|e| MigrateFailure::Config(e.to_string()))
         }
-        Some((Err(error), client)) => {
+        Err(error) => {
             custom_resource::answer_malformed(&event, &error, client).await;
             Err(MigrateFailure::Config(format!(
                 "malformed custom resource request: {error}"
             )))
-        }
-        None => {
-            let config = config.map_err(|e| MigrateFailure::Config(e.to_string()))?;
-            let report = migrate(config, &MIGRATOR).await?;
-            serde_json::to_value(report).map_err(|e| MigrateFailure::Config(e.to_string()))
         }
     }
 }
