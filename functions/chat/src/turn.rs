@@ -64,7 +64,7 @@ pub async fn post(
     let body = ChatRequest::from_request(request, BODY_LIMIT)?;
     let (caller, conn) = connect_unconfirmed(request, state, Surface::Chat).await?;
     let turn = Turn::new(&body);
-    let (_caller, begun) = record_start(&chat, conn, caller, &body, &turn).await?;
+    let begun = record_start(&chat, conn, caller, &body, &turn).await?;
     let reply = start_model(&chat, prompt::build(&begun.history, &body)).await?;
 
     let produced = Arc::new(Mutex::new(Produced::default()));
@@ -147,7 +147,7 @@ async fn record_start(
     caller: Unconfirmed,
     body: &ChatRequest,
     turn: &Turn,
-) -> ApiResult<(Identity, Begun)> {
+) -> ApiResult<Begun> {
     let found = turns::start_for_caller(&mut conn, caller.user_id(), body.chat_id, 24)
         .await
         .context("load the caller's day and the chat")?;
@@ -180,11 +180,10 @@ async fn record_start(
     }
     // The model may take minutes: the connection goes back now, committed.
     conn.commit().await.context("end the turn's start")?;
-    let begun = Begun {
+    Ok(Begun {
         history: start.history,
         new_chat,
-    };
-    Ok((caller, begun))
+    })
 }
 
 /// Step 3: the model's reply, once it has started.
