@@ -7,8 +7,7 @@
 //! finds out, so it runs with the ping's bound, and:
 //!
 //! - a statement that can run twice harmlessly (a read, or a write that
-//!   says so) runs
-//!   with the ping's bound; if the connection is gone (closed, reset, or
+//!   says so) runs with the ping's bound; if the connection is gone (closed, reset, or
 //!   the server's "terminating connection" error) or does not answer
 //!   within the bound, it is run again, once, on a fresh connection;
 //! - a write is not guarded that way (it may have committed on the far
@@ -20,8 +19,8 @@
 //! a write, unless it carries the comment `/* replayable */`: its author
 //! vouches that running it again after it committed changes nothing (an
 //! insert of a row with its own id that does nothing if the row is there,
-//! a column set to a value). After the first statement the connection is known to be
-//! alive, and statements run unguarded.
+//! a column set to a value). After the first statement the connection is
+//! known to be alive, and statements run unguarded.
 //!
 //! The trade: a read whose first run takes longer than the bound (2 s at
 //! most, half the connect timeout) on a healthy connection is cut off and

@@ -11,8 +11,9 @@
 //! - idle for less than the idle timeout: not pinged; its first statement
 //!   is guarded instead ([`super::first`]): bounded by the ping's bound,
 //!   and rerun on a fresh connection if the connection turned out to be
-//!   dead or silent (a write is pinged first). The guard finds whatever a
-//!   ping would have, within the same bound, without the round trip;
+//!   dead or silent (a write not marked replayable is pinged first). The
+//!   guard finds whatever a ping would have, within the same bound,
+//!   without the round trip;
 //! - idle past the idle timeout (the environment was frozen), or older
 //!   than the maximum lifetime: closed, never used (the path may be gone).
 //!
