@@ -294,9 +294,10 @@ fn checks(
             passed,
         });
     };
-    // On loopback, where a query takes ~100 us, one extra round trip is
-    // +30-40%; the limit leaves room for the machine's noise and fails on
-    // two.
+    // A loose guard: on loopback one extra round trip (a ping, ~70 us) is
+    // about +50% on a 150 us route, so 2.5x leaves room for the machine's
+    // noise and fails by the third. The round trips themselves are held
+    // exactly by tests/tests/round_trips.rs.
     for (name, overhead) in [("history", &warm.history), ("vote", &warm.vote)] {
         let r = overhead.ratio();
         check(
@@ -339,15 +340,15 @@ fn checks(
         ratio(p50),
         p50 <= 1.5,
     );
-    // Across a network the original's extra round trip shows: one more
-    // of ours (the ping that used to precede each statement) would bring
-    // the two to parity.
+    // Across a network the round trips show: ours makes one, the original
+    // two, and today's ratio is 0.43-0.46x. One more round trip of ours
+    // (~0.53 ms) would put it near 0.62x.
     let far = latency.ours.median() / latency.node.median();
     check(
         "warm p50 with 0.5 ms a round trip, ours / Node.js",
-        "at most 0.85x",
+        "at most 0.6x",
         ratio(far),
-        far <= 0.85,
+        far <= 0.6,
     );
     let added = latency.added_round_trip;
     check(
